@@ -1,0 +1,230 @@
+/*
+ * gatelog: access-session logging core for network gateways on libuv.
+ *
+ * The gateway owns one libuv loop and calls every function here on that
+ * loop's thread. gatelog keeps the open sessions, turns each completed one
+ * into a record, lets a Lua policy script filter and enrich it, seals
+ * records into batches, compresses them on the libuv thread pool and hands
+ * each batch to the script's send function.
+ *
+ * Errors are negative ints and 0 is success. I/O and argument errors reuse
+ * libuv's UV_E* values; gatelog's own codes are GATELOG_E* below.
+ * gatelog_strerror() and gatelog_err_name() name both kinds. A function that
+ * takes a callback and returns an error never calls that callback.
+ */
+#ifndef GATELOG_H
+#define GATELOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define GATELOG_EXTERN __attribute__((visibility("default")))
+#else
+#define GATELOG_EXTERN
+#endif
+
+#define GATELOG_VERSION_MAJOR 0
+#define GATELOG_VERSION_MINOR 1
+#define GATELOG_VERSION_PATCH 0
+
+/* gatelog's own error codes, below every libuv code. */
+#define GATELOG_ERRNO_BASE (-30000)
+enum gatelog_errno {
+  GATELOG_ENOSESSION = GATELOG_ERRNO_BASE - 1, /* unknown or already ended session id */
+  GATELOG_ECLOSED = GATELOG_ERRNO_BASE - 2,    /* the core is closing or closed */
+  GATELOG_ESCRIPT = GATELOG_ERRNO_BASE - 3,    /* the policy script failed to load or is invalid */
+  GATELOG_ECONFIG = GATELOG_ERRNO_BASE - 4,    /* an option or script config value is invalid */
+  GATELOG_EWRONGPROTO = GATELOG_ERRNO_BASE - 5 /* tcp_end of a UDP session or the reverse */
+};
+
+/* Log levels of the log callback. */
+enum gatelog_log_level {
+  GATELOG_LOG_ERROR = 0,
+  GATELOG_LOG_WARN = 1,
+  GATELOG_LOG_INFO = 2, /* ACCESS START / ACCESS END lines use this level */
+  GATELOG_LOG_DEBUG = 3
+};
+
+typedef struct gatelog_s gatelog_t;
+/* A session id; 0 is never a session. Its sessionId string is the 16
+ * lowercase hex digits of the value. */
+typedef uint64_t gatelog_sid_t;
+/* One send in flight to a host-registered sender, owned by the core. */
+typedef struct gatelog_send_s gatelog_send_t;
+
+/* A host-registered sender. `payload` (len bytes, also NUL-terminated) stays
+ * valid until gatelog_send_done(req, ...) is called for this req. The sender
+ * must answer every req exactly once, now (from inside this call) or later,
+ * on the loop thread; this holds even after gatelog_close: an answer to a
+ * core that has closed only frees req. */
+typedef void (*gatelog_send_fn)(gatelog_send_t *req, const char *payload,
+                                size_t len, void *data);
+/* Called once when gatelog_close has finished; `gl` is still valid (for
+ * gatelog_stats) during the call and freed right after it returns. */
+typedef void (*gatelog_close_cb)(gatelog_t *gl, void *data);
+/* Receives one log line (no trailing newline); `msg` is valid during the
+ * call only. */
+typedef void (*gatelog_log_fn)(void *data, int level, const char *msg);
+
+typedef struct gatelog_options_s {
+  /* Path of the policy script. Required. Copied by gatelog_new. */
+  const char *script;
+  /* Extra Lua package.path templates ("dir/?.lua;dir/?/init.lua"), searched
+   * before the installed lua/ directory. NULL: none. Copied. */
+  const char *lua_path;
+  uint64_t flush_interval_ms;   /* seal the open batch this often; default 60000 */
+  uint32_t batch_max_records;   /* seal as soon as this many wait; default 100 */
+  uint32_t queue_max_records;   /* records held unacknowledged before the oldest
+                                   batches are dropped; default 500; must be
+                                   >= batch_max_records */
+  uint64_t udp_idle_timeout_ms; /* end a UDP session this long after its last
+                                   activity; default 120000 */
+  int compression_level;        /* zlib level 0..9; default 6 */
+  uint32_t max_inflight;        /* batches handed to send at once; default 4 */
+  int access_log;               /* nonzero: ACCESS START/END lines; default 1 */
+  int log_level;                /* lines above this level are not emitted;
+                                   default GATELOG_LOG_INFO */
+  gatelog_log_fn log;           /* NULL: lines go to standard error */
+  void *log_data;
+} gatelog_options_t;
+
+typedef struct gatelog_stats_s {
+  uint64_t tcp_started;
+  uint64_t tcp_ended;
+  uint64_t udp_started;
+  uint64_t udp_ended;
+  uint64_t tcp_open;
+  uint64_t udp_open;
+  uint64_t ended_closed;      /* ended by gatelog_tcp_end / gatelog_udp_end */
+  uint64_t ended_idle;        /* UDP sessions ended by the idle timeout */
+  uint64_t ended_shutdown;    /* sessions ended by gatelog_close */
+  uint64_t records_kept;      /* records the filter kept (or no filter) */
+  uint64_t records_filtered;  /* records the filter dropped */
+  uint64_t script_errors;     /* errors raised by filter, enrich or send */
+  uint64_t filter_errors;
+  uint64_t enrich_errors;
+  uint64_t send_errors;       /* send raised (counted in batches_failed too) */
+  uint64_t batches_sealed;
+  uint64_t batches_sent;      /* acknowledged with done(true) */
+  uint64_t batches_failed;    /* done(false, err) or send raised */
+  uint64_t batches_retried;   /* sends of a batch after its first */
+  uint64_t batches_dropped;   /* dropped by the queue cap */
+  uint64_t records_sent;      /* records in acknowledged batches */
+  uint64_t records_dropped;   /* records in batches dropped by the queue cap */
+  uint64_t bytes_json;        /* JSON bytes of sealed batches, before compression */
+  uint64_t bytes_compressed;  /* zlib bytes of sealed batches */
+  uint64_t records_queued;    /* records held now, not yet acknowledged */
+  uint64_t batches_queued;    /* sealed batches held now, not yet acknowledged */
+  uint64_t batches_inflight;  /* batches handed to send, awaiting done */
+  uint64_t lost_on_close;     /* records not delivered by the close deadline */
+  uint64_t done_ignored;      /* late or repeated done calls, ignored */
+} gatelog_stats_t;
+
+/* Fill `opts` with the defaults documented in gatelog_options_t (script
+ * NULL). Always call it before setting fields, so that fields added later
+ * get their defaults. */
+GATELOG_EXTERN void gatelog_options_init(gatelog_options_t *opts);
+
+/* Create a core on `loop`, load and validate the policy script, start the
+ * flush timer. `opts` is copied; the caller keeps ownership of it and of its
+ * strings. On success *out holds the core and 0 is returned; free it with
+ * gatelog_close. On failure *out is NULL, nothing is left allocated and
+ * gatelog_last_error(NULL) tells why. Errors: UV_EINVAL (NULL argument, no
+ * script), GATELOG_ECONFIG (an option or the script's config is out of
+ * range), GATELOG_ESCRIPT (the script does not load, raises, or does not
+ * return a table with a send function), UV_ENOMEM. */
+GATELOG_EXTERN int gatelog_new(uv_loop_t *loop, const gatelog_options_t *opts,
+                               gatelog_t **out);
+
+/* Start a TCP session from `src` to `dst` (AF_INET or AF_INET6 sockaddrs,
+ * read during the call only) for the gateway's `resource_id`. Writes a new
+ * random, nonzero id, unequal to any open one, to *sid. Errors: UV_EINVAL
+ * (NULL argument), UV_EAFNOSUPPORT (another address family; nothing is
+ * stored), GATELOG_ECLOSED (after gatelog_close), UV_ENOMEM. */
+GATELOG_EXTERN int gatelog_tcp_start(gatelog_t *gl, int64_t resource_id,
+                                     const struct sockaddr *src,
+                                     const struct sockaddr *dst,
+                                     gatelog_sid_t *sid);
+
+/* End an open TCP session: it becomes a record with endReason "closed".
+ * Errors: GATELOG_ENOSESSION (unknown or already ended id; nothing
+ * changes), GATELOG_EWRONGPROTO (the id is a UDP session), GATELOG_ECLOSED. */
+GATELOG_EXTERN int gatelog_tcp_end(gatelog_t *gl, gatelog_sid_t sid);
+
+/* Return in *sid the open UDP session of the flow (resource_id, src, dst),
+ * starting one if there is none, and refresh its last activity. Errors as
+ * gatelog_tcp_start. */
+GATELOG_EXTERN int gatelog_udp_track(gatelog_t *gl, int64_t resource_id,
+                                     const struct sockaddr *src,
+                                     const struct sockaddr *dst,
+                                     gatelog_sid_t *sid);
+
+/* End an open UDP session (endReason "closed"). Errors as gatelog_tcp_end. */
+GATELOG_EXTERN int gatelog_udp_end(gatelog_t *gl, gatelog_sid_t sid);
+
+/* Add `tx` bytes sent and `rx` bytes received to an open session (TCP or
+ * UDP) and refresh its last activity. Errors: GATELOG_ENOSESSION,
+ * GATELOG_ECLOSED. */
+GATELOG_EXTERN int gatelog_add_bytes(gatelog_t *gl, gatelog_sid_t sid,
+                                     uint64_t tx, uint64_t rx);
+
+/* Seal the open batch now (if it holds a record) and start sending what is
+ * ready. Errors: GATELOG_ECLOSED. */
+GATELOG_EXTERN int gatelog_flush(gatelog_t *gl);
+
+/* Reload the policy script from its path. Not built yet: returns
+ * UV_ENOSYS and the running script stays in charge. */
+GATELOG_EXTERN int gatelog_reload(gatelog_t *gl);
+
+/* The message of the last error of `gl` (a script that failed, a bad
+ * config value), or "" if none. With gl == NULL: why the last gatelog_new
+ * on this thread failed. The string belongs to gatelog and stays valid
+ * until the next call that can fail on the same core (or thread). */
+GATELOG_EXTERN const char *gatelog_last_error(gatelog_t *gl);
+
+/* Register a sender the policy script can call as
+ *   require("gatelog.core").senders[name](payload, function(ok, err) end)
+ * `name` is copied; `fn` and `data` stay in use until the core is closed.
+ * Errors: UV_EINVAL (NULL or empty name, NULL fn), UV_EEXIST (the name is
+ * taken), GATELOG_ECLOSED, UV_ENOMEM. */
+GATELOG_EXTERN int gatelog_register_sender(gatelog_t *gl, const char *name,
+                                           gatelog_send_fn fn, void *data);
+
+/* Answer a send: status 0 means delivered; any other value is a failure
+ * described by `err` (may be NULL; copied). Call it exactly once per req,
+ * on the loop thread. The script's callback runs on a later turn of the
+ * loop, never from inside this call. req is invalid after the call. */
+GATELOG_EXTERN void gatelog_send_done(gatelog_send_t *req, int status,
+                                      const char *err);
+
+/* Copy the counters into *out. Errors: UV_EINVAL (NULL argument). Works
+ * until the close callback returns. */
+GATELOG_EXTERN int gatelog_stats(gatelog_t *gl, gatelog_stats_t *out);
+
+/* Close the core: session calls fail with GATELOG_ECLOSED from now on,
+ * every open session ends with endReason "shutdown", records are sealed in
+ * batches of at most batch_max_records (without overflowing the queue) and
+ * sent; sends are awaited up to `drain_ms`. Records not delivered by then
+ * are counted in lost_on_close and logged. Then the core closes its handles
+ * and its Lua state and calls `cb` (may be NULL). After `cb` the loop holds
+ * no handle of gatelog. Errors: UV_EINVAL (NULL gl), GATELOG_ECLOSED (close
+ * was already called). */
+GATELOG_EXTERN int gatelog_close(gatelog_t *gl, uint32_t drain_ms,
+                                 gatelog_close_cb cb, void *data);
+
+/* A static description of `err` (gatelog's or libuv's). */
+GATELOG_EXTERN const char *gatelog_strerror(int err);
+/* The static name of `err`, e.g. "ENOSESSION" or "EINVAL". */
+GATELOG_EXTERN const char *gatelog_err_name(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GATELOG_H */

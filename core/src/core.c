@@ -1,0 +1,509 @@
+/* The core object: options, the session API, the timers, the pump that
+ * runs deferred work on the loop, and the two-phase close. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "policy.h"
+#include "timefmt.h"
+
+#define EXPIRE_PER_TICK 1024   /* sessions ended per expiry callback */
+#define DRAIN_PER_TICK 2048    /* sessions ended per pump while closing */
+
+static _Thread_local char new_error[1024];
+
+void gl_set_error(gatelog_t *gl, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(gl->last_error, sizeof(gl->last_error), fmt, ap);
+  va_end(ap);
+}
+
+uint64_t gl_now_ms(gatelog_t *gl) { return uv_now(gl->loop); }
+
+static void on_pump(uv_idle_t *h);
+
+void gl_schedule_pump(gatelog_t *gl) {
+  if (gl->phase < GL_CLOSING_HANDLES) uv_idle_start(&gl->pump_idle, on_pump);
+}
+
+void gatelog_options_init(gatelog_options_t *opts) {
+  memset(opts, 0, sizeof(*opts));
+  opts->flush_interval_ms = 60000;
+  opts->batch_max_records = 100;
+  opts->queue_max_records = 500;
+  opts->udp_idle_timeout_ms = 120000;
+  opts->compression_level = 6;
+  opts->max_inflight = 4;
+  opts->access_log = 1;
+  opts->log_level = GATELOG_LOG_INFO;
+}
+
+static int check_config(gatelog_t *gl, const gl_config *c, const char *where) {
+  const char *bad = NULL;
+  if (c->flush_interval_ms < 1) bad = "flush interval must be at least 1 ms";
+  else if (c->batch_max_records < 1) bad = "batch_max_records must be at least 1";
+  else if (c->queue_max_records < c->batch_max_records)
+    bad = "queue_max_records must be at least batch_max_records";
+  else if (c->udp_idle_timeout_ms < 1) bad = "udp idle timeout must be at least 1 ms";
+  else if (c->compression_level < 0 || c->compression_level > 9)
+    bad = "compression_level must be from 0 to 9";
+  else if (c->max_inflight < 1) bad = "max_inflight must be at least 1";
+  else if (c->log_level < GATELOG_LOG_ERROR || c->log_level > GATELOG_LOG_DEBUG)
+    bad = "log_level must be from GATELOG_LOG_ERROR to GATELOG_LOG_DEBUG";
+  if (bad == NULL) return 0;
+  gl_set_error(gl, "%s: %s", where, bad);
+  return GATELOG_ECONFIG;
+}
+
+static void config_from_options(gl_config *c, const gatelog_options_t *o) {
+  c->flush_interval_ms = o->flush_interval_ms;
+  c->batch_max_records = o->batch_max_records;
+  c->queue_max_records = o->queue_max_records;
+  c->udp_idle_timeout_ms = o->udp_idle_timeout_ms;
+  c->compression_level = o->compression_level;
+  c->max_inflight = o->max_inflight;
+  c->access_log = o->access_log;
+  c->log_level = o->log_level;
+}
+
+static void free_core(gatelog_t *gl) {
+  while (gl->senders) {
+    gl_sender *s = gl->senders;
+    gl->senders = s->next;
+    free(s);
+  }
+  gl_table_free(&gl->table);
+  gl_extras_free(&gl->extras);
+  free(gl->script_path);
+  free(gl->lua_path);
+  free(gl);
+}
+
+static void on_flush_timer(uv_timer_t *t) {
+  gatelog_t *gl = t->data;
+  gl_outbox_seal(gl);
+  gl_schedule_pump(gl);
+}
+
+static int init_timer(gatelog_t *gl, uv_timer_t *t) {
+  int err = uv_timer_init(gl->loop, t);
+  if (err) return err;
+  t->data = gl;
+  gl->handles_open++;
+  /* Logging alone never keeps the gateway's loop alive. */
+  uv_unref((uv_handle_t *)t);
+  return 0;
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  gatelog_t *gl = h->data;
+  if (--gl->handles_open > 0) return;
+  if (gl->close_cb) gl->close_cb(gl, gl->close_data);
+  free_core(gl);
+}
+
+static void close_handles(gatelog_t *gl) {
+  uv_handle_t *handles[] = {(uv_handle_t *)&gl->flush_timer, (uv_handle_t *)&gl->expiry_timer,
+                            (uv_handle_t *)&gl->retry_timer, (uv_handle_t *)&gl->close_timer,
+                            (uv_handle_t *)&gl->pump_idle};
+  gl->phase = GL_CLOSING_HANDLES;
+  int open = gl->handles_open;
+  for (int i = 0; i < open; i++) uv_close(handles[i], on_handle_closed);
+}
+
+int gatelog_new(uv_loop_t *loop, const gatelog_options_t *opts, gatelog_t **out) {
+  if (out) *out = NULL;
+  if (loop == NULL || opts == NULL || out == NULL || opts->script == NULL ||
+      opts->script[0] == '\0') {
+    snprintf(new_error, sizeof(new_error), "gatelog_new: loop, options, script and out are required");
+    return UV_EINVAL;
+  }
+  gatelog_t *gl = calloc(1, sizeof(*gl));
+  if (gl == NULL) {
+    snprintf(new_error, sizeof(new_error), "gatelog_new: out of memory");
+    return UV_ENOMEM;
+  }
+  gl->loop = loop;
+  gl->opts = *opts;
+  gl->log_fn = opts->log;
+  gl->log_data = opts->log_data;
+  gl->script_path = strdup(opts->script);
+  gl->lua_path = opts->lua_path ? strdup(opts->lua_path) : NULL;
+  gl_list_init(&gl->outbox);
+  gl_list_init(&gl->inflight);
+  gl_list_init(&gl->answered);
+  gl_list_init(&gl->sends);
+  gl_list_init(&gl->send_answers);
+  gl_list_init(&gl->file_queues);
+  gl->phase = GL_OPEN;
+  config_from_options(&gl->cfg, opts);
+  uint64_t seed = 0;
+  int err = 0;
+  if (gl->script_path == NULL || (opts->lua_path && gl->lua_path == NULL)) {
+    gl_set_error(gl, "gatelog_new: out of memory");
+    err = UV_ENOMEM;
+  }
+  if (err == 0) err = check_config(gl, &gl->cfg, "options");
+  if (err == 0 && (err = gl_ids_next(&gl->ids, &seed)) != 0)
+    gl_set_error(gl, "gatelog_new: the kernel's random source failed: %s", uv_strerror(err));
+  if (err == 0) {
+    gl_table_init(&gl->table, seed);
+    err = gl_policy_load(gl, gl->script_path, &gl->cfg, &gl->policy);
+  }
+  if (err == 0) err = check_config(gl, &gl->cfg, gl->script_path);
+  if (err) {
+    if (gl->policy) gl_policy_unref(gl->policy);
+    memcpy(new_error, gl->last_error, sizeof(new_error));
+    free_core(gl);
+    return err;
+  }
+  /* Timers cannot fail on a live loop; the handles are counted as made. */
+  init_timer(gl, &gl->flush_timer);
+  init_timer(gl, &gl->expiry_timer);
+  init_timer(gl, &gl->retry_timer);
+  init_timer(gl, &gl->close_timer);
+  uv_ref((uv_handle_t *)&gl->close_timer); /* a close in progress keeps the loop */
+  uv_idle_init(loop, &gl->pump_idle);
+  gl->pump_idle.data = gl;
+  gl->handles_open++;
+  uv_timer_start(&gl->flush_timer, on_flush_timer, gl->cfg.flush_interval_ms,
+                 gl->cfg.flush_interval_ms);
+  *out = gl;
+  return 0;
+}
+
+const char *gatelog_last_error(gatelog_t *gl) { return gl ? gl->last_error : new_error; }
+
+/* ---- sessions -------------------------------------------------------- */
+
+static void access_end_line(gatelog_t *gl, const gl_session *s, const gl_record *r) {
+  if (!gl->cfg.access_log || gl->cfg.log_level < GATELOG_LOG_INFO) return;
+  char hex[17], src[GL_ADDR_STRLEN], dst[GL_ADDR_STRLEN];
+  char started[GL_TIME_STRLEN], ended[GL_TIME_STRLEN], dur[GL_DURATION_STRLEN];
+  gl_hex16(r->sid, hex);
+  gl_addr_format(&r->src, src);
+  gl_addr_format(&r->dst, dst);
+  gl_fmt_time_sec(r->started_ns, started);
+  gl_fmt_time_sec(r->ended_ns, ended);
+  gl_fmt_duration((int64_t)(r->ended_ns - r->started_ns), dur);
+  const char *tag = strcmp(r->end_reason, "closed") == 0 ? "" : r->end_reason;
+  gl_log(gl, GATELOG_LOG_INFO,
+         "ACCESS END%s%s%s session=%s resource=%lld proto=%s src=%s dst=%s started=%s "
+         "ended=%s duration=%s",
+         *tag ? " (" : "", tag, *tag ? ")" : "", hex, (long long)s->resource,
+         gl_proto_name(s->proto), src, dst, started, ended, dur);
+}
+
+static void finish_session(gatelog_t *gl, uint32_t idx, const char *reason, uint64_t end_mono) {
+  gl_session *s = gl_table_at(&gl->table, idx);
+  gl_record r;
+  memset(&r, 0, sizeof(r));
+  r.sid = s->sid;
+  r.resource = s->resource;
+  r.proto = s->proto;
+  r.end_reason = reason;
+  r.src = s->src;
+  r.dst = s->dst;
+  r.started_ns = s->start_real_ns;
+  r.ended_ns = s->start_real_ns + (end_mono > s->start_mono_ns ? end_mono - s->start_mono_ns : 0);
+  r.bytes_tx = s->bytes_tx;
+  r.bytes_rx = s->bytes_rx;
+  gatelog_stats_t *st = &gl->stats;
+  if (s->proto == GL_PROTO_TCP) st->tcp_ended++;
+  else st->udp_ended++;
+  if (reason[0] == 'c') st->ended_closed++;
+  else if (reason[0] == 'i') st->ended_idle++;
+  else st->ended_shutdown++;
+  access_end_line(gl, s, &r);
+  gl_table_remove(&gl->table, idx);
+
+  if (!gl_policy_process(gl->policy, &r)) {
+    st->records_filtered++;
+    return;
+  }
+  st->records_kept++;
+  int err = gl_outbox_add_record(gl, &r);
+  if (err) {
+    st->records_dropped++;
+    gl_log(gl, GATELOG_LOG_ERROR, "record of session %016llx dropped: %s",
+           (unsigned long long)r.sid, gatelog_strerror(err));
+  }
+}
+
+static void on_expiry(uv_timer_t *t) {
+  gatelog_t *gl = t->data;
+  uint64_t now = gl_clock_mono_ns();
+  uint64_t timeout_ns = gl->cfg.udp_idle_timeout_ms * 1000000u;
+  for (int n = 0;; n++) {
+    uint32_t idx = gl_table_least_recent(&gl->table, GL_PROTO_UDP);
+    if (idx == GL_NONE) return;
+    gl_session *s = gl_table_at(&gl->table, idx);
+    if (s->last_mono_ns + timeout_ns > now) {
+      uint64_t wait_ms = (s->last_mono_ns + timeout_ns - now + 999999) / 1000000;
+      uv_timer_start(&gl->expiry_timer, on_expiry, wait_ms, 0);
+      return;
+    }
+    if (n == EXPIRE_PER_TICK) { /* let the loop breathe; go on next turn */
+      uv_timer_start(&gl->expiry_timer, on_expiry, 0, 0);
+      return;
+    }
+    finish_session(gl, idx, "idle", s->last_mono_ns);
+  }
+}
+
+static int start_session(gatelog_t *gl, int proto, int64_t resource, const gl_addr *src,
+                         const gl_addr *dst, gatelog_sid_t *sid) {
+  gl_session s;
+  memset(&s, 0, sizeof(s));
+  s.proto = (uint8_t)proto;
+  s.resource = resource;
+  s.src = *src;
+  s.dst = *dst;
+  s.start_real_ns = gl_clock_real_ns();
+  s.start_mono_ns = s.last_mono_ns = gl_clock_mono_ns();
+  do {
+    int err = gl_ids_next(&gl->ids, &s.sid);
+    if (err) return err;
+  } while (gl_table_find_sid(&gl->table, s.sid) != GL_NONE);
+  uint32_t idx;
+  int err = gl_table_insert(&gl->table, &s, &idx);
+  if (err) return err;
+  if (proto == GL_PROTO_TCP) gl->stats.tcp_started++;
+  else gl->stats.udp_started++;
+  if (proto == GL_PROTO_UDP && !uv_is_active((uv_handle_t *)&gl->expiry_timer))
+    uv_timer_start(&gl->expiry_timer, on_expiry, gl->cfg.udp_idle_timeout_ms, 0);
+  if (gl->cfg.access_log && gl->cfg.log_level >= GATELOG_LOG_INFO) {
+    char hex[17], a[GL_ADDR_STRLEN], b[GL_ADDR_STRLEN], when[GL_TIME_STRLEN];
+    gl_hex16(s.sid, hex);
+    gl_addr_format(src, a);
+    gl_addr_format(dst, b);
+    gl_fmt_time_sec(s.start_real_ns, when);
+    gl_log(gl, GATELOG_LOG_INFO, "ACCESS START session=%s resource=%lld proto=%s src=%s dst=%s time=%s",
+           hex, (long long)resource, gl_proto_name(proto), a, b, when);
+  }
+  *sid = s.sid;
+  return 0;
+}
+
+static int endpoints(gatelog_t *gl, const struct sockaddr *src, const struct sockaddr *dst,
+                     gatelog_sid_t *sid, gl_addr *a, gl_addr *b) {
+  if (gl == NULL || sid == NULL) return UV_EINVAL;
+  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
+  int err = gl_addr_from_sockaddr(src, a);
+  if (err == 0) err = gl_addr_from_sockaddr(dst, b);
+  return err;
+}
+
+int gatelog_tcp_start(gatelog_t *gl, int64_t resource_id, const struct sockaddr *src,
+                      const struct sockaddr *dst, gatelog_sid_t *sid) {
+  gl_addr a, b;
+  int err = endpoints(gl, src, dst, sid, &a, &b);
+  if (err) return err;
+  return start_session(gl, GL_PROTO_TCP, resource_id, &a, &b, sid);
+}
+
+int gatelog_udp_track(gatelog_t *gl, int64_t resource_id, const struct sockaddr *src,
+                      const struct sockaddr *dst, gatelog_sid_t *sid) {
+  gl_addr a, b;
+  int err = endpoints(gl, src, dst, sid, &a, &b);
+  if (err) return err;
+  uint32_t idx = gl_table_find_flow(&gl->table, resource_id, &a, &b);
+  if (idx == GL_NONE) return start_session(gl, GL_PROTO_UDP, resource_id, &a, &b, sid);
+  gl_table_touch(&gl->table, idx, gl_clock_mono_ns());
+  *sid = gl_table_at(&gl->table, idx)->sid;
+  return 0;
+}
+
+static int end_session(gatelog_t *gl, gatelog_sid_t sid, int proto) {
+  if (gl == NULL) return UV_EINVAL;
+  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
+  uint32_t idx = gl_table_find_sid(&gl->table, sid);
+  if (idx == GL_NONE) return GATELOG_ENOSESSION;
+  if (gl_table_at(&gl->table, idx)->proto != proto) return GATELOG_EWRONGPROTO;
+  finish_session(gl, idx, "closed", gl_clock_mono_ns());
+  return 0;
+}
+
+int gatelog_tcp_end(gatelog_t *gl, gatelog_sid_t sid) { return end_session(gl, sid, GL_PROTO_TCP); }
+
+int gatelog_udp_end(gatelog_t *gl, gatelog_sid_t sid) { return end_session(gl, sid, GL_PROTO_UDP); }
+
+int gatelog_add_bytes(gatelog_t *gl, gatelog_sid_t sid, uint64_t tx, uint64_t rx) {
+  if (gl == NULL) return UV_EINVAL;
+  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
+  uint32_t idx = gl_table_find_sid(&gl->table, sid);
+  if (idx == GL_NONE) return GATELOG_ENOSESSION;
+  gl_session *s = gl_table_at(&gl->table, idx);
+  s->bytes_tx += tx;
+  s->bytes_rx += rx;
+  gl_table_touch(&gl->table, idx, gl_clock_mono_ns());
+  return 0;
+}
+
+/* ---- batches and senders --------------------------------------------- */
+
+int gatelog_flush(gatelog_t *gl) {
+  if (gl == NULL) return UV_EINVAL;
+  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
+  gl_outbox_seal(gl);
+  gl->retry_at_ms = 0; /* an explicit flush tries a failing sink again now */
+  gl_schedule_pump(gl);
+  return 0;
+}
+
+int gatelog_reload(gatelog_t *gl) {
+  if (gl == NULL) return UV_EINVAL;
+  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
+  gl_set_error(gl, "gatelog_reload is not built yet; the running script stays");
+  return UV_ENOSYS;
+}
+
+int gatelog_register_sender(gatelog_t *gl, const char *name, gatelog_send_fn fn, void *data) {
+  if (gl == NULL || name == NULL || name[0] == '\0' || fn == NULL) return UV_EINVAL;
+  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
+  for (gl_sender *s = gl->senders; s; s = s->next)
+    if (strcmp(s->name, name) == 0) return UV_EEXIST;
+  size_t len = strlen(name);
+  gl_sender *s = malloc(sizeof(*s) + len + 1);
+  if (s == NULL) return UV_ENOMEM;
+  memcpy(s->name, name, len + 1);
+  s->fn = fn;
+  s->data = data;
+  s->next = gl->senders;
+  gl->senders = s;
+  return gl_policy_add_sender(gl->policy, s);
+}
+
+void gatelog_send_done(gatelog_send_t *req, int status, const char *err) {
+  if (req == NULL) return;
+  gatelog_t *gl = req->gl;
+  if (gl == NULL) { /* the core closed while the host held this send */
+    free(req);
+    return;
+  }
+  if (req->answered) return;
+  req->answered = 1;
+  req->status = status;
+  req->err = status && err ? strdup(err) : NULL;
+  gl_list_remove(&req->node);
+  gl_list_push(&gl->send_answers, &req->node);
+  gl_schedule_pump(gl);
+}
+
+static void free_send(gatelog_send_t *req) {
+  if (req->policy) gl_policy_unref(req->policy);
+  free(req->err);
+  free(req);
+}
+
+static void run_send_answers(gatelog_t *gl) {
+  while (!gl_list_empty(&gl->send_answers)) {
+    gatelog_send_t *req = GL_CONTAINER(gl->send_answers.next, gatelog_send_t, node);
+    gl_list_remove(&req->node);
+    char why[64];
+    const char *err = req->err;
+    if (req->status && err == NULL) {
+      snprintf(why, sizeof(why), "sender failed (status %d)", req->status);
+      err = why;
+    }
+    gl_policy_callback(req->policy, req->cb_ref, req->status == 0, err);
+    free_send(req);
+  }
+}
+
+int gatelog_stats(gatelog_t *gl, gatelog_stats_t *out) {
+  if (gl == NULL || out == NULL) return UV_EINVAL;
+  *out = gl->stats;
+  out->tcp_open = gl->table.lists[GL_PROTO_TCP].count;
+  out->udp_open = gl->table.lists[GL_PROTO_UDP].count;
+  return 0;
+}
+
+/* ---- close ----------------------------------------------------------- */
+
+static void maybe_teardown(gatelog_t *gl) {
+  if (gl->phase != GL_FINISHING || gl->pending_work > 0) return;
+  if (gl->policy) gl_policy_unref(gl->policy);
+  gl->policy = NULL;
+  close_handles(gl);
+}
+
+/* Everything was delivered, or the deadline came: stop sending. */
+static void finish(gatelog_t *gl) {
+  uint64_t lost = gl->table.count + gl_outbox_abandon(gl);
+  gl->stats.lost_on_close = lost;
+  if (lost)
+    gl_log(gl, GATELOG_LOG_ERROR,
+           "closed with %llu records not delivered within the drain deadline (lost_on_close)",
+           (unsigned long long)lost);
+  gl_table_free(&gl->table);
+  uv_timer_stop(&gl->close_timer);
+  uv_timer_stop(&gl->retry_timer);
+  gl->phase = GL_FINISHING;
+  while (!gl_list_empty(&gl->sends)) { /* the host may still answer these */
+    gatelog_send_t *req = GL_CONTAINER(gl->sends.next, gatelog_send_t, node);
+    gl_list_remove(&req->node);
+    gl_policy_unref(req->policy);
+    req->policy = NULL;
+    req->gl = NULL;
+  }
+  while (!gl_list_empty(&gl->send_answers)) {
+    gatelog_send_t *req = GL_CONTAINER(gl->send_answers.next, gatelog_send_t, node);
+    gl_list_remove(&req->node);
+    free_send(req);
+  }
+  gl_file_queues_abandon(gl);
+  maybe_teardown(gl);
+}
+
+/* End open sessions while the queue has room, so that closing a large
+ * table never holds more than queue_max_records records at once. */
+static void drain_step(gatelog_t *gl) {
+  int budget = DRAIN_PER_TICK;
+  while (gl->table.count > 0 && gl->stats.records_queued < gl->cfg.queue_max_records) {
+    if (budget-- == 0) {
+      gl_schedule_pump(gl);
+      return;
+    }
+    uint32_t idx = gl_table_next_open(&gl->table, gl->close_cursor);
+    gl->close_cursor = idx + 1;
+    finish_session(gl, idx, "shutdown", gl->close_mono_ns);
+  }
+  if (gl->table.count == 0) gl_outbox_seal(gl);
+}
+
+static void on_close_deadline(uv_timer_t *t) {
+  gatelog_t *gl = t->data;
+  if (gl->phase == GL_DRAINING) finish(gl);
+}
+
+static void on_pump(uv_idle_t *h) {
+  gatelog_t *gl = h->data;
+  uv_idle_stop(h);
+  run_send_answers(gl);
+  if (gl->phase == GL_DRAINING) drain_step(gl);
+  gl_outbox_pump(gl);
+  if (gl->phase == GL_DRAINING && gl->table.count == 0 && gl->open == NULL &&
+      gl_list_empty(&gl->outbox))
+    finish(gl);
+  else if (gl->phase == GL_FINISHING)
+    maybe_teardown(gl);
+}
+
+int gatelog_close(gatelog_t *gl, uint32_t drain_ms, gatelog_close_cb cb, void *data) {
+  if (gl == NULL) return UV_EINVAL;
+  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
+  gl->phase = GL_DRAINING;
+  gl->close_cb = cb;
+  gl->close_data = data;
+  gl->close_mono_ns = gl_clock_mono_ns();
+  gl->retry_at_ms = 0;
+  uv_timer_stop(&gl->flush_timer);
+  uv_timer_stop(&gl->expiry_timer);
+  uv_timer_start(&gl->close_timer, on_close_deadline, drain_ms, 0);
+  gl_schedule_pump(gl);
+  return 0;
+}

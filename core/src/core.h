@@ -1,0 +1,159 @@
+/* The core object and what its modules share. Internal. */
+#ifndef GATELOG_CORE_H
+#define GATELOG_CORE_H
+
+#include <lua.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "gatelog.h"
+#include "buf.h"
+#include "ids.h"
+#include "list.h"
+#include "log.h"
+#include "record.h"
+#include "table.h"
+
+typedef struct gl_policy gl_policy;
+
+/* Values a script's config table may override, in the core's units. */
+typedef struct gl_config {
+  uint64_t flush_interval_ms;
+  uint32_t batch_max_records;
+  uint32_t queue_max_records;
+  uint64_t udp_idle_timeout_ms;
+  int compression_level;
+  uint32_t max_inflight;
+  int access_log;
+  int log_level;
+} gl_config;
+
+enum gl_batch_state {
+  GL_BATCH_COMPRESSING, /* on the thread pool */
+  GL_BATCH_READY,       /* compressed, waiting for (another) send */
+  GL_BATCH_INFLIGHT,    /* handed to send, waiting for done */
+  GL_BATCH_ANSWERED     /* done was called; the pump settles it */
+};
+
+typedef struct gl_batch {
+  gl_link node;          /* in gatelog_t.outbox, oldest first */
+  gl_link answer_node;   /* in gatelog_t.inflight, then in .answered */
+  gatelog_t *gl;
+  uint64_t seq;          /* seal order */
+  uint64_t id;           /* idempotency key, stable across retries */
+  uint64_t ticket;       /* identifies the current send for its done */
+  uint32_t count;
+  uint32_t attempt;
+  int state;
+  int dropped;           /* dropped while compressing: freed when it ends */
+  int ok;                /* the answer, for GL_BATCH_ANSWERED */
+  char *err;             /* the failure, for GL_BATCH_ANSWERED */
+  gl_buf json;           /* "[{...},{...}]" */
+  uint32_t *ends;        /* end offset in json of each record */
+  uint32_t ends_cap;
+  char *payload;         /* base64(zlib(json)), NUL-terminated */
+  size_t payload_len;
+  size_t zlib_len;
+  int level;             /* compression level used */
+  int work_err;
+  uv_work_t work;
+  gl_policy *policy;     /* the policy whose send holds it */
+} gl_batch;
+
+/* One send to a host-registered sender. */
+struct gatelog_send_s {
+  gl_link node;      /* in gatelog_t.sends, then .send_answers */
+  gatelog_t *gl;     /* NULL once the core has closed */
+  gl_policy *policy; /* whose callback gets the answer */
+  int cb_ref;
+  int answered;
+  int status;
+  char *err;
+  size_t len;
+  char payload[];    /* a copy: valid until the answer */
+};
+
+typedef struct gl_sender {
+  struct gl_sender *next;
+  gatelog_send_fn fn;
+  void *data;
+  char name[];
+} gl_sender;
+
+enum gl_close_phase {
+  GL_OPEN = 0,
+  GL_DRAINING,   /* ending sessions and sending, until done or the deadline */
+  GL_FINISHING,  /* waiting for thread-pool work, then closing handles */
+  GL_CLOSING_HANDLES
+};
+
+struct gatelog_s {
+  uv_loop_t *loop;
+  gatelog_options_t opts;  /* strings below are our copies */
+  char *script_path;
+  char *lua_path;
+  gl_config cfg;           /* in force: options, then the script's config */
+  gatelog_log_fn log_fn;
+  void *log_data;
+
+  gl_table table;
+  gl_ids ids;
+  gl_policy *policy;
+  gl_sender *senders;
+
+  gl_batch *open;          /* the batch records are appended to */
+  gl_link outbox;          /* sealed batches, oldest first */
+  gl_link inflight;        /* batches waiting for done */
+  gl_link answered;        /* batches whose done came, to be settled */
+  gl_link sends;           /* host sends waiting for gatelog_send_done */
+  gl_link send_answers;    /* host sends answered, callbacks to run */
+  gl_link file_queues;     /* file_append queues, one per path */
+  uint64_t next_seq;
+  uint64_t next_ticket;
+  uint32_t ninflight;
+  uint64_t backoff_ms;
+  uint64_t retry_at_ms;    /* no send starts before this loop time */
+  unsigned pending_work;   /* thread-pool requests not yet completed */
+
+  uv_timer_t flush_timer;
+  uv_timer_t expiry_timer;
+  uv_timer_t retry_timer;
+  uv_timer_t close_timer;
+  uv_idle_t pump_idle;
+  int handles_open;
+
+  int phase;
+  uint64_t close_mono_ns;
+  uint32_t close_cursor;
+  gatelog_close_cb close_cb;
+  void *close_data;
+
+  gatelog_stats_t stats;
+  gl_ratelimit rl_overflow;
+  uint64_t overflow_pending;  /* records dropped since the last overflow line */
+  gl_extras extras;           /* reused for each record */
+  char last_error[1024];
+};
+
+/* core.c */
+void gl_set_error(gatelog_t *gl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void gl_schedule_pump(gatelog_t *gl);
+uint64_t gl_now_ms(gatelog_t *gl);
+
+/* outbox.c: batches from record to acknowledgement */
+int gl_outbox_add_record(gatelog_t *gl, const gl_record *r);
+void gl_outbox_seal(gatelog_t *gl);
+void gl_outbox_pump(gatelog_t *gl);
+/* The script's done for a ticket; unknown tickets are counted and ignored. */
+void gl_outbox_answer(gatelog_t *gl, uint64_t ticket, int ok, const char *err);
+/* Drop everything held (close deadline); returns records lost. */
+uint64_t gl_outbox_abandon(gatelog_t *gl);
+void gl_batch_free(gl_batch *b);
+
+/* file_append.c */
+int gl_file_append(gatelog_t *gl, gl_policy *p, const char *path, const char *data,
+                   size_t len, int cb_ref);
+void gl_file_queues_abandon(gatelog_t *gl);
+
+#endif

@@ -1,0 +1,289 @@
+/* Batches from the first record to the acknowledgement: the open batch,
+ * sealing, compression on the thread pool, sends in seal order with up to
+ * max_inflight at once, answers, retry with backoff, and the queue cap
+ * that drops the oldest batches.
+ *
+ * The outbox list holds every sealed batch until it is acknowledged, in
+ * seal order; a disk spool can later persist a batch when it is sealed
+ * and delete it when it is acknowledged, without changing this flow. */
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "base64.h"
+#include "policy.h"
+
+static gl_batch *batch_new(gatelog_t *gl) {
+  gl_batch *b = calloc(1, sizeof(*b));
+  if (b == NULL) return NULL;
+  if (gl_buf_append(&b->json, "[", 1) != 0) {
+    gl_batch_free(b);
+    return NULL;
+  }
+  b->gl = gl;
+  gl_list_init(&b->node);
+  gl_list_init(&b->answer_node);
+  return b;
+}
+
+void gl_batch_free(gl_batch *b) {
+  gl_buf_free(&b->json);
+  free(b->ends);
+  free(b->payload);
+  free(b->err);
+  free(b);
+}
+
+/* Remove an unacknowledged batch from the queue's accounting. */
+static void forget(gatelog_t *gl, gl_batch *b) {
+  gl->stats.records_queued -= b->count;
+  gl->stats.batches_queued--;
+  gl_list_remove(&b->node);
+}
+
+static void release(gatelog_t *gl, gl_batch *b) {
+  if (b->policy) gl_policy_unref(b->policy);
+  b->policy = NULL;
+  if (b->state == GL_BATCH_COMPRESSING) b->dropped = 1; /* freed when the work ends */
+  else gl_batch_free(b);
+  (void)gl;
+}
+
+/* Drop whole batches, oldest first, until the records held fit the cap.
+ * Batches in flight are the sender's now and are not dropped. */
+static void enforce_cap(gatelog_t *gl) {
+  uint64_t dropped = 0, batches = 0;
+  gl_link *l = gl->outbox.next;
+  while (gl->stats.records_queued > gl->cfg.queue_max_records && l != &gl->outbox) {
+    gl_batch *b = GL_CONTAINER(l, gl_batch, node);
+    l = l->next;
+    if (b->state == GL_BATCH_INFLIGHT || b->state == GL_BATCH_ANSWERED) continue;
+    dropped += b->count;
+    batches++;
+    forget(gl, b);
+    release(gl, b);
+  }
+  if (dropped == 0) return;
+  gl->stats.records_dropped += dropped;
+  gl->stats.batches_dropped += batches;
+  gl->overflow_pending += dropped;
+  uint64_t held;
+  if (gl_ratelimit_allow(&gl->rl_overflow, gl_now_ms(gl), &held)) {
+    gl_log(gl, GATELOG_LOG_WARN,
+           "queue over queue_max_records=%u: dropped the %llu oldest records "
+           "(%llu dropped in all)",
+           gl->cfg.queue_max_records, (unsigned long long)gl->overflow_pending,
+           (unsigned long long)gl->stats.records_dropped);
+    gl->overflow_pending = 0;
+  }
+}
+
+int gl_outbox_add_record(gatelog_t *gl, const gl_record *r) {
+  if (gl->open == NULL && (gl->open = batch_new(gl)) == NULL) return UV_ENOMEM;
+  gl_batch *b = gl->open;
+  size_t mark = b->json.len;
+  int err = 0;
+  if (b->count > 0) err = gl_buf_append(&b->json, ",", 1);
+  if (err == 0) err = gl_record_json(&b->json, r);
+  if (err) {
+    b->json.len = mark;
+    b->json.data[mark] = '\0';
+    return err;
+  }
+  if (b->count == b->ends_cap) {
+    uint32_t cap = b->ends_cap ? b->ends_cap * 2 : 16;
+    uint32_t *ends = realloc(b->ends, cap * sizeof(*ends));
+    if (ends == NULL) {
+      b->json.len = mark;
+      b->json.data[mark] = '\0';
+      return UV_ENOMEM;
+    }
+    b->ends = ends;
+    b->ends_cap = cap;
+  }
+  b->ends[b->count++] = (uint32_t)b->json.len;
+  gl->stats.records_queued++;
+  if (b->count >= gl->cfg.batch_max_records) gl_outbox_seal(gl);
+  else enforce_cap(gl);
+  return 0;
+}
+
+static void compress_work(uv_work_t *w) {
+  gl_batch *b = w->data;
+  uLongf zlen = compressBound((uLong)b->json.len);
+  unsigned char *z = malloc(zlen);
+  if (z == NULL) {
+    b->work_err = UV_ENOMEM;
+    return;
+  }
+  if (compress2(z, &zlen, (const Bytef *)b->json.data, (uLong)b->json.len, b->level) != Z_OK) {
+    free(z);
+    b->work_err = UV_ENOMEM;
+    return;
+  }
+  b->payload_len = gl_base64_len(zlen);
+  b->payload = malloc(b->payload_len + 1);
+  if (b->payload == NULL) {
+    free(z);
+    b->work_err = UV_ENOMEM;
+    return;
+  }
+  gl_base64_encode(z, zlen, b->payload);
+  b->payload[b->payload_len] = '\0';
+  b->zlib_len = zlen;
+  free(z);
+}
+
+static void compress_done(uv_work_t *w, int status) {
+  gl_batch *b = w->data;
+  gatelog_t *gl = b->gl;
+  gl->pending_work--;
+  if (b->dropped) {
+    gl_batch_free(b);
+    gl_schedule_pump(gl);
+    return;
+  }
+  if (status == 0) status = b->work_err;
+  if (status) {
+    gl_log(gl, GATELOG_LOG_ERROR, "compressing a batch of %u records failed: %s; dropped",
+           b->count, gatelog_strerror(status));
+    gl->stats.records_dropped += b->count;
+    gl->stats.batches_dropped++;
+    forget(gl, b);
+    gl_batch_free(b);
+  } else {
+    b->state = GL_BATCH_READY;
+    gl->stats.bytes_compressed += b->zlib_len;
+  }
+  gl_schedule_pump(gl);
+}
+
+void gl_outbox_seal(gatelog_t *gl) {
+  gl_batch *b = gl->open;
+  if (b == NULL || b->count == 0) return;
+  gl->open = NULL;
+  gl_buf_append(&b->json, "]", 1); /* fits: the buffer keeps a spare byte */
+  b->seq = gl->next_seq++;
+  if (gl_ids_next(&gl->ids, &b->id) != 0) b->id = b->seq ^ (uint64_t)(uintptr_t)b;
+  b->level = gl->cfg.compression_level;
+  b->state = GL_BATCH_COMPRESSING;
+  gl->stats.batches_sealed++;
+  gl->stats.batches_queued++;
+  gl->stats.bytes_json += b->json.len;
+  gl_list_push(&gl->outbox, &b->node);
+  b->work.data = b;
+  gl->pending_work++;
+  int err = uv_queue_work(gl->loop, &b->work, compress_work, compress_done);
+  if (err) {
+    b->work_err = err;
+    compress_done(&b->work, err);
+  }
+  enforce_cap(gl);
+}
+
+void gl_outbox_answer(gatelog_t *gl, uint64_t ticket, int ok, const char *err) {
+  for (gl_link *l = gl->inflight.next; l != &gl->inflight; l = l->next) {
+    gl_batch *b = GL_CONTAINER(l, gl_batch, answer_node);
+    if (b->ticket != ticket) continue;
+    gl_list_remove(&b->answer_node);
+    gl->ninflight--;
+    gl->stats.batches_inflight--;
+    b->state = GL_BATCH_ANSWERED;
+    b->ok = ok;
+    free(b->err);
+    b->err = ok ? NULL : strdup(err ? err : "send failed");
+    gl_list_push(&gl->answered, &b->answer_node);
+    gl_schedule_pump(gl);
+    return;
+  }
+  gl->stats.done_ignored++;
+}
+
+static void on_retry(uv_timer_t *t) { gl_schedule_pump(t->data); }
+
+static void start_backoff(gatelog_t *gl) {
+  uint64_t now = gl_now_ms(gl);
+  if (now < gl->retry_at_ms) return; /* one outage doubles once, not once per batch */
+  uint64_t cap = gl->cfg.flush_interval_ms;
+  uint64_t next = gl->backoff_ms ? gl->backoff_ms * 2 : 1000;
+  gl->backoff_ms = next < cap ? next : cap;
+  gl->retry_at_ms = now + gl->backoff_ms;
+  uv_timer_start(&gl->retry_timer, on_retry, gl->backoff_ms, 0);
+}
+
+static void settle(gatelog_t *gl, gl_batch *b) {
+  gl_list_remove(&b->answer_node);
+  if (b->policy) gl_policy_unref(b->policy);
+  b->policy = NULL;
+  if (b->ok) {
+    gl->stats.batches_sent++;
+    gl->stats.records_sent += b->count;
+    gl->backoff_ms = 0;
+    gl->retry_at_ms = 0;
+    forget(gl, b);
+    gl_batch_free(b);
+    return;
+  }
+  gl->stats.batches_failed++;
+  gl_log(gl, GATELOG_LOG_WARN, "sending batch %llu (%u records, attempt %u) failed: %s",
+         (unsigned long long)b->seq, b->count, b->attempt, b->err);
+  b->state = GL_BATCH_READY;
+  start_backoff(gl);
+}
+
+static void start_send(gatelog_t *gl, gl_batch *b) {
+  gl_policy *p = gl->policy;
+  b->attempt++;
+  if (b->attempt > 1) gl->stats.batches_retried++;
+  b->ticket = ++gl->next_ticket;
+  b->state = GL_BATCH_INFLIGHT;
+  b->policy = p;
+  gl_policy_ref(p);
+  gl_list_push(&gl->inflight, &b->answer_node);
+  gl->ninflight++;
+  gl->stats.batches_inflight++;
+  char *err = NULL;
+  if (gl_policy_send(p, b, &err) != 0) {
+    /* A send that raised after answering keeps its answer. */
+    if (b->state == GL_BATCH_INFLIGHT && b->ticket == gl->next_ticket)
+      gl_outbox_answer(gl, b->ticket, 0, err);
+    free(err);
+  }
+}
+
+void gl_outbox_pump(gatelog_t *gl) {
+  while (!gl_list_empty(&gl->answered))
+    settle(gl, GL_CONTAINER(gl->answered.next, gl_batch, answer_node));
+  if (gl->phase >= GL_FINISHING || gl->policy == NULL) return;
+  if (gl_now_ms(gl) < gl->retry_at_ms) return;
+  /* Start sends in seal order; a batch still compressing holds back the
+   * ones sealed after it. */
+  for (gl_link *l = gl->outbox.next; l != &gl->outbox && gl->ninflight < gl->cfg.max_inflight;) {
+    gl_batch *b = GL_CONTAINER(l, gl_batch, node);
+    l = l->next;
+    if (b->state == GL_BATCH_COMPRESSING) break;
+    if (b->state == GL_BATCH_READY) {
+      start_send(gl, b);
+      /* A send can fail synchronously (it raised): stop and back off. */
+      if (gl_now_ms(gl) < gl->retry_at_ms || !gl_list_empty(&gl->answered)) break;
+    }
+  }
+}
+
+uint64_t gl_outbox_abandon(gatelog_t *gl) {
+  uint64_t lost = gl->stats.records_queued;
+  while (!gl_list_empty(&gl->outbox)) {
+    gl_batch *b = GL_CONTAINER(gl->outbox.next, gl_batch, node);
+    gl_list_remove(&b->answer_node);
+    forget(gl, b);
+    release(gl, b);
+  }
+  if (gl->open) {
+    gl_batch_free(gl->open);
+    gl->open = NULL;
+  }
+  gl->ninflight = 0;
+  gl->stats.batches_inflight = 0;
+  gl->stats.records_queued = 0;
+  return lost;
+}

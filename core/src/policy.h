@@ -1,0 +1,71 @@
+/* The policy: one Lua state running one script. The core keeps a
+ * reference to the current policy; batches in flight and host sends keep
+ * one to the policy whose callbacks they will run, so a state is closed
+ * only when nothing refers to it any more. */
+#ifndef GATELOG_POLICY_H
+#define GATELOG_POLICY_H
+
+#include <lua.h>
+
+#include "core.h"
+
+/* What filter and enrich receive: one userdata reused for every record. */
+typedef struct gl_view {
+  gl_record *r; /* NULL outside a call: access raises */
+  int writable; /* enrich may add fields; filter may not */
+} gl_view;
+
+enum { GL_FN_FILTER, GL_FN_ENRICH, GL_FN_SEND, GL_FN_CALLBACK, GL_FN_COUNT };
+
+struct gl_policy {
+  lua_State *L;
+  gatelog_t *gl;
+  int refs;
+  int fn_ref[GL_FN_COUNT - 1]; /* filter, enrich, send; LUA_NOREF if absent */
+  int traceback_ref;
+  int view_ref;
+  gl_view *view;       /* the userdata at view_ref */
+  int batch_mt_ref;
+  int senders_ref;     /* the core.senders table */
+  int in_call;         /* a filter/enrich call is running (the view is busy) */
+  gl_ratelimit rl[GL_FN_COUNT];
+  char *path;
+};
+
+/* Create a state, run the script at `path`, check what it returns and
+ * apply its config table over *cfg. On failure returns GATELOG_ESCRIPT or
+ * GATELOG_ECONFIG with the reason in gl's last error, and frees all. */
+int gl_policy_load(gatelog_t *gl, const char *path, gl_config *cfg, gl_policy **out);
+
+static inline void gl_policy_ref(gl_policy *p) { p->refs++; }
+/* Drop a reference; the last one closes the state. */
+void gl_policy_unref(gl_policy *p);
+
+/* Run filter then enrich on r. Returns 1 to keep the record, 0 to drop
+ * it. Errors are caught, counted and logged; the record is then kept and
+ * left as the failed function found it. */
+int gl_policy_process(gl_policy *p, gl_record *r);
+
+/* Call send(batch, done) for b, whose ticket is set. Returns 0, or -1 if
+ * send raised (the error is counted, logged and in *err, malloc'd). */
+int gl_policy_send(gl_policy *p, gl_batch *b, char **err);
+
+/* Make a registered sender callable as core.senders[name]. 0 or UV_ENOMEM. */
+int gl_policy_add_sender(gl_policy *p, gl_sender *s);
+
+/* Run the callback held at registry `ref` with (true) or (false, err) and
+ * release the reference. Errors are caught and logged. */
+void gl_policy_callback(gl_policy *p, int ref, int ok, const char *err);
+
+/* Log a caught script error for function `fn`, once a second at most. */
+void gl_policy_report(gl_policy *p, int fn, const char *what, const char *msg);
+
+/* Install require("gatelog.core") in the state (lua_core.c). */
+void gl_core_module_install(gl_policy *p);
+/* Create the record view and the batch metatable in the state
+ * (record_view.c). */
+void gl_view_install(gl_policy *p);
+/* Push a new, unbound record view and return it. */
+gl_view *gl_view_new(lua_State *L);
+
+#endif

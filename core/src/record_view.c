@@ -1,0 +1,215 @@
+/* The record view that filter and enrich receive, and the lazy fields of
+ * the batch table that send receives. One view serves every record: the
+ * core binds it to a record for the length of a call, so no Lua table is
+ * built per record. */
+#include <lauxlib.h>
+#include <math.h>
+#include <string.h>
+
+#include "ids.h"
+#include "policy.h"
+#include "timefmt.h"
+
+#define VIEW_MT "gatelog.record"
+
+enum field {
+  F_NONE = 0,
+  F_SESSION_ID,
+  F_RESOURCE_ID,
+  F_PROTOCOL,
+  F_SOURCE_ADDR,
+  F_DEST_ADDR,
+  F_STARTED_AT,
+  F_ENDED_AT,
+  F_BYTES_TX,
+  F_BYTES_RX,
+  F_SOURCE_IP,
+  F_SOURCE_PORT,
+  F_DEST_IP,
+  F_DEST_PORT,
+  F_END_REASON
+};
+
+static const char *const field_names[] = {
+    NULL,        "sessionId", "resourceId", "protocol", "sourceAddr",
+    "destAddr",  "startedAt", "endedAt",    "bytesTx",  "bytesRx",
+    "sourceIp",  "sourcePort", "destIp",    "destPort", "endReason"};
+
+static enum field field_of(lua_State *L, int key) {
+  lua_pushvalue(L, key);
+  lua_rawget(L, lua_upvalueindex(1));
+  enum field f = (enum field)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return f;
+}
+
+static gl_record *bound(lua_State *L, gl_view *v) {
+  if (v->r == NULL)
+    luaL_error(L, "a record view is valid only during the filter or enrich call it was given to");
+  return v->r;
+}
+
+static void push_addr(lua_State *L, const gl_addr *a, int with_port) {
+  char text[GL_ADDR_STRLEN];
+  size_t n = with_port ? gl_addr_format(a, text) : gl_addr_format_ip(a, text);
+  lua_pushlstring(L, text, n);
+}
+
+static int view_index(lua_State *L) {
+  gl_record *r = bound(L, lua_touserdata(L, 1));
+  if (lua_type(L, 2) != LUA_TSTRING) return 0;
+  gl_extras *x = r->extras;
+  char buf[GL_TIME_STRLEN];
+  switch (field_of(L, 2)) {
+    case F_SESSION_ID:
+      gl_hex16(r->sid, buf);
+      lua_pushlstring(L, buf, 16);
+      break;
+    case F_RESOURCE_ID: lua_pushnumber(L, (lua_Number)r->resource); break;
+    case F_PROTOCOL: lua_pushstring(L, gl_proto_name(r->proto)); break;
+    case F_SOURCE_ADDR:
+      if (x && x->src_set) lua_pushlstring(L, gl_extras_str(x, x->src_off), x->src_len);
+      else push_addr(L, &r->src, 1);
+      break;
+    case F_DEST_ADDR:
+      if (x && x->dst_set) lua_pushlstring(L, gl_extras_str(x, x->dst_off), x->dst_len);
+      else push_addr(L, &r->dst, 1);
+      break;
+    case F_STARTED_AT: lua_pushlstring(L, buf, gl_fmt_time_nano(r->started_ns, buf)); break;
+    case F_ENDED_AT: lua_pushlstring(L, buf, gl_fmt_time_nano(r->ended_ns, buf)); break;
+    case F_BYTES_TX: lua_pushnumber(L, (lua_Number)r->bytes_tx); break;
+    case F_BYTES_RX: lua_pushnumber(L, (lua_Number)r->bytes_rx); break;
+    case F_SOURCE_IP: push_addr(L, &r->src, 0); break;
+    case F_SOURCE_PORT: lua_pushinteger(L, r->src.port); break;
+    case F_DEST_IP: push_addr(L, &r->dst, 0); break;
+    case F_DEST_PORT: lua_pushinteger(L, r->dst.port); break;
+    case F_END_REASON: lua_pushstring(L, r->end_reason); break;
+    case F_NONE: {
+      size_t len;
+      const char *key = lua_tolstring(L, 2, &len);
+      gl_extra *e = x ? gl_extras_find(x, key, len) : NULL;
+      if (e == NULL) return 0;
+      if (e->type == GL_EXTRA_STRING) lua_pushlstring(L, gl_extras_str(x, e->str_off), e->str_len);
+      else if (e->type == GL_EXTRA_BOOLEAN) lua_pushboolean(L, e->num != 0);
+      else lua_pushnumber(L, e->num);
+      break;
+    }
+  }
+  return 1;
+}
+
+static int view_newindex(lua_State *L) {
+  gl_view *v = lua_touserdata(L, 1);
+  gl_record *r = bound(L, v);
+  if (!v->writable) return luaL_error(L, "records are read-only in filter; set fields in enrich");
+  if (lua_type(L, 2) != LUA_TSTRING) return luaL_error(L, "record field names must be strings");
+  size_t klen, len;
+  const char *key = lua_tolstring(L, 2, &klen);
+  enum field f = field_of(L, 2);
+  int err = 0;
+  if (f == F_SOURCE_ADDR || f == F_DEST_ADDR) {
+    if (lua_type(L, 3) != LUA_TSTRING) return luaL_error(L, "%s must be set to a string", key);
+    const char *s = lua_tolstring(L, 3, &len);
+    err = gl_extras_set_addr(r->extras, f == F_DEST_ADDR, s, len);
+  } else if (f != F_NONE) {
+    return luaL_error(L, "record field '%s' is read-only", key);
+  } else {
+    switch (lua_type(L, 3)) {
+      case LUA_TNIL: gl_extras_unset(r->extras, key, klen); break;
+      case LUA_TBOOLEAN:
+        err = gl_extras_set_number(r->extras, key, klen, lua_toboolean(L, 3), GL_EXTRA_BOOLEAN);
+        break;
+      case LUA_TNUMBER: {
+        double d = lua_tonumber(L, 3);
+        if (!isfinite(d)) return luaL_error(L, "field '%s': JSON has no NaN or infinity", key);
+        err = gl_extras_set_number(r->extras, key, klen, d, GL_EXTRA_NUMBER);
+        break;
+      }
+      case LUA_TSTRING: {
+        const char *s = lua_tolstring(L, 3, &len);
+        err = gl_extras_set_string(r->extras, key, klen, s, len);
+        break;
+      }
+      default:
+        return luaL_error(L, "field '%s' must be a string, number or boolean (got %s)", key,
+                          luaL_typename(L, 3));
+    }
+  }
+  if (err) return luaL_error(L, "out of memory setting field '%s'", key);
+  return 0;
+}
+
+static int view_tostring(lua_State *L) {
+  gl_view *v = lua_touserdata(L, 1);
+  char hex[17];
+  if (v->r == NULL) {
+    lua_pushliteral(L, "gatelog.record (unbound)");
+  } else {
+    gl_hex16(v->r->sid, hex);
+    lua_pushfstring(L, "gatelog.record %s", hex);
+  }
+  return 1;
+}
+
+gl_view *gl_view_new(lua_State *L) {
+  gl_view *v = lua_newuserdata(L, sizeof(*v));
+  v->r = NULL;
+  v->writable = 0;
+  luaL_getmetatable(L, VIEW_MT);
+  lua_setmetatable(L, -2);
+  return v;
+}
+
+/* b.ndjson: the records one a line, built from b.json and the record
+ * boundaries on first access, then cached in the table. */
+static int batch_index(lua_State *L) {
+  if (lua_type(L, 2) != LUA_TSTRING || strcmp(lua_tostring(L, 2), "ndjson") != 0) return 0;
+  size_t jlen, elen;
+  lua_getfield(L, 1, "json");
+  const char *json = lua_tolstring(L, -1, &jlen);
+  lua_rawgeti(L, 1, 0);
+  const char *ends = lua_tolstring(L, -1, &elen);
+  if (json == NULL || ends == NULL) return 0;
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  size_t start = 1; /* past '[' */
+  for (size_t i = 0; i < elen / sizeof(uint32_t); i++) {
+    uint32_t end;
+    memcpy(&end, ends + i * sizeof(uint32_t), sizeof(end));
+    luaL_addlstring(&b, json + start, end - start);
+    luaL_addchar(&b, '\n');
+    start = end + 1; /* past ',' */
+  }
+  luaL_pushresult(&b);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, 1, "ndjson");
+  return 1;
+}
+
+void gl_view_install(gl_policy *p) {
+  lua_State *L = p->L;
+  luaL_newmetatable(L, VIEW_MT);
+  lua_createtable(L, 0, F_END_REASON);
+  for (int f = F_SESSION_ID; f <= F_END_REASON; f++) {
+    lua_pushinteger(L, f);
+    lua_setfield(L, -2, field_names[f]);
+  }
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, view_index, 1);
+  lua_setfield(L, -3, "__index");
+  lua_pushcclosure(L, view_newindex, 1);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushcfunction(L, view_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, "gatelog.record");
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
+
+  p->view = gl_view_new(L);
+  p->view_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, batch_index);
+  lua_setfield(L, -2, "__index");
+  p->batch_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
