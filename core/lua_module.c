@@ -6,6 +6,7 @@
 #include <lua.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gatelog.h"
 #include "src/addr.h"
@@ -241,7 +242,8 @@ static int check_addr(lua_State *L, int idx, struct sockaddr_storage *ss) {
 
 static int check_sid(lua_State *L, int idx, gatelog_sid_t *sid) {
   size_t len;
-  const char *s = luaL_checklstring(L, idx, &len);
+  luaL_checktype(L, idx, LUA_TSTRING); /* a number is not a session id */
+  const char *s = lua_tolstring(L, idx, &len);
   return gl_parse_hex16(s, len, sid);
 }
 
@@ -421,6 +423,14 @@ static int l_register_sender(lua_State *L) {
 
 /* ---- module ------------------------------------------------------------ */
 
+/* Wall-clock seconds, as the records' timestamps are taken. */
+static int l_now(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + ts.tv_nsec / 1e9);
+  return 1;
+}
+
 static int l_strerror(lua_State *L) {
   int err = (int)luaL_checkinteger(L, 1);
   lua_pushstring(L, gatelog_strerror(err));
@@ -449,6 +459,8 @@ __attribute__((visibility("default"))) int luaopen_gatelog(lua_State *L) {
   lua_newtable(L);
   lua_pushcfunction(L, l_new);
   lua_setfield(L, -2, "new");
+  lua_pushcfunction(L, l_now);
+  lua_setfield(L, -2, "now");
   lua_pushcfunction(L, l_strerror);
   lua_setfield(L, -2, "strerror");
   lua_pushfstring(L, "%d.%d.%d", GATELOG_VERSION_MAJOR, GATELOG_VERSION_MINOR,
