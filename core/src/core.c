@@ -197,7 +197,8 @@ static void access_end_line(gatelog_t *gl, const gl_session *s, const gl_record 
          gl_proto_name(s->proto), src, dst, started, ended, dur);
 }
 
-static void finish_session(gatelog_t *gl, uint32_t idx, const char *reason, uint64_t end_mono) {
+/* End a session at wall-clock time end_real_ns (never before it started). */
+static void finish_session(gatelog_t *gl, uint32_t idx, const char *reason, uint64_t end_real_ns) {
   gl_session *s = gl_table_at(&gl->table, idx);
   gl_record r;
   memset(&r, 0, sizeof(r));
@@ -208,7 +209,7 @@ static void finish_session(gatelog_t *gl, uint32_t idx, const char *reason, uint
   r.src = s->src;
   r.dst = s->dst;
   r.started_ns = s->start_real_ns;
-  r.ended_ns = s->start_real_ns + (end_mono > s->start_mono_ns ? end_mono - s->start_mono_ns : 0);
+  r.ended_ns = end_real_ns > s->start_real_ns ? end_real_ns : s->start_real_ns;
   r.bytes_tx = s->bytes_tx;
   r.bytes_rx = s->bytes_rx;
   gatelog_stats_t *st = &gl->stats;
@@ -250,7 +251,9 @@ static void on_expiry(uv_timer_t *t) {
       uv_timer_start(&gl->expiry_timer, on_expiry, 0, 0);
       return;
     }
-    finish_session(gl, idx, "idle", s->last_mono_ns);
+    /* It ended when it was last active: its start plus the monotonic time
+     * it was alive, so a wall-clock step meanwhile does not move it. */
+    finish_session(gl, idx, "idle", s->start_real_ns + (s->last_mono_ns - s->start_mono_ns));
   }
 }
 
@@ -323,7 +326,7 @@ static int end_session(gatelog_t *gl, gatelog_sid_t sid, int proto) {
   uint32_t idx = gl_table_find_sid(&gl->table, sid);
   if (idx == GL_NONE) return GATELOG_ENOSESSION;
   if (gl_table_at(&gl->table, idx)->proto != proto) return GATELOG_EWRONGPROTO;
-  finish_session(gl, idx, "closed", gl_clock_mono_ns());
+  finish_session(gl, idx, "closed", gl_clock_real_ns());
   return 0;
 }
 
@@ -470,7 +473,7 @@ static void drain_step(gatelog_t *gl) {
     }
     uint32_t idx = gl_table_next_open(&gl->table, gl->close_cursor);
     gl->close_cursor = idx + 1;
-    finish_session(gl, idx, "shutdown", gl->close_mono_ns);
+    finish_session(gl, idx, "shutdown", gl->close_real_ns);
   }
   if (gl->table.count == 0) gl_outbox_seal(gl);
 }
@@ -499,7 +502,7 @@ int gatelog_close(gatelog_t *gl, uint32_t drain_ms, gatelog_close_cb cb, void *d
   gl->phase = GL_DRAINING;
   gl->close_cb = cb;
   gl->close_data = data;
-  gl->close_mono_ns = gl_clock_mono_ns();
+  gl->close_real_ns = gl_clock_real_ns();
   gl->retry_at_ms = 0;
   uv_timer_stop(&gl->flush_timer);
   uv_timer_stop(&gl->expiry_timer);

@@ -123,7 +123,7 @@ struct gatelog_s {
   int handles_open;
 
   int phase;
-  uint64_t close_mono_ns;
+  uint64_t close_real_ns;  /* the endedAt of sessions ended by close */
   uint32_t close_cursor;
   gatelog_close_cb close_cb;
   void *close_data;
