@@ -277,7 +277,7 @@ static void test_ids(void) {
     CHECK(gl_parse_hex16(cases[i], 16, &x) == 0 && x == 0x9f2c1a7b3d4e5f60ULL);
   CHECK(gl_parse_hex16("0000000000000001", 16, &x) == 0 && x == 1);
   CHECK(gl_parse_hex16("ffffffffffffffff", 16, &x) == 0 && x == UINT64_MAX);
-  /* Only the given length counts, not a NUL. */
+  /* Only len bytes are read, whatever follows them. */
   CHECK(gl_parse_hex16("0000000000000001ff", 16, &x) == 0 && x == 1);
   CHECK(gl_parse_hex16("9f2c1a7b3d4e5f6", 15, &x) == UV_EINVAL);
   CHECK(gl_parse_hex16("9f2c1a7b3d4e5f600", 17, &x) == UV_EINVAL);
