@@ -133,12 +133,14 @@ describe("UDP idle expiry", function()
     local sid = gl:udp_track(3, "10.0.0.7:4000", "10.0.0.1:53")
     local busy = gl:udp_track(3, "10.0.0.8:4000", "10.0.0.1:53")
     -- Keep one flow active past the timeout of the other.
-    gl:run(0.1)
-    local last = gatelog.now()
-    assert(gl:add_bytes(sid, 10, 20))
-    for _ = 1, 6 do
-      gl:run(0.05)
+    local last
+    for i = 1, 10 do
+      gl:run(0.04)
       assert.equal(busy, gl:udp_track(3, "10.0.0.8:4000", "10.0.0.1:53"))
+      if i == 2 then
+        last = gatelog.now()
+        assert(gl:add_bytes(sid, 10, 20))
+      end
     end
     assert.truthy(S.run_until(gl, function() return #cap.records >= 1 end, 3))
     local r = cap.records[1]
