@@ -102,6 +102,16 @@ static void test_json(void) {
   CHECK_STR(jdouble(&b, 0.1), "0.1");
   CHECK_STR(jdouble(&b, 1.5), "1.5");
   CHECK_STR(jdouble(&b, 1e300), "1e+300");
+  /* Go's choices: plain decimals from 1e-6 up to 1e21, a short exponent
+   * outside, and negative zero kept. */
+  CHECK_STR(jdouble(&b, -0.0), "-0");
+  CHECK_STR(jdouble(&b, 1e-7), "1e-7");
+  CHECK_STR(jdouble(&b, 0.00001), "0.00001");
+  CHECK_STR(jdouble(&b, 3.0000000000000004e-05), "0.000030000000000000004");
+  CHECK_STR(jdouble(&b, 1e20), "100000000000000000000");
+  CHECK_STR(jdouble(&b, 1e21), "1e+21");
+  CHECK_STR(jdouble(&b, -2.5e-10), "-2.5e-10");
+  CHECK_STR(jdouble(&b, 123456.789), "123456.789");
   /* 17 significant digits are needed here; the text must read back. */
   {
     const char *got = jdouble(&b, 0.1 + 0.2);

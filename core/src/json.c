@@ -110,13 +110,29 @@ int gl_json_int64(gl_buf *b, int64_t v) {
   return gl_json_uint64(b, (uint64_t)0 - (uint64_t)v);
 }
 
+/* As Go's encoding/json writes a float64: the fewest digits that read
+ * back equal, plain decimals for 1e-6 <= |v| < 1e21, otherwise an
+ * exponent: "1e-7", "1e+21", "1e+300". */
 int gl_json_double(gl_buf *b, double v) {
   if (!isfinite(v)) return UV_EINVAL;
-  if (v == floor(v) && fabs(v) < 9.2e18) return gl_json_int64(b, (int64_t)v);
-  char tmp[32];
-  for (int prec = 15; prec <= 17; prec++) {
-    snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
-    if (prec == 17 || strtod(tmp, NULL) == v) break;
+  if (v == 0) return gl_buf_append(b, signbit(v) ? "-0" : "0", signbit(v) ? 2 : 1);
+  if (v == floor(v) && fabs(v) < 1e21 && fabs(v) < 9.2e18) return gl_json_int64(b, (int64_t)v);
+  char sci[40], out[64];
+  int prec = 1;
+  for (; prec < 17; prec++) {
+    snprintf(sci, sizeof(sci), "%.*e", prec - 1, v);
+    if (strtod(sci, NULL) == v) break;
   }
-  return gl_buf_append(b, tmp, strlen(tmp));
+  snprintf(sci, sizeof(sci), "%.*e", prec - 1, v);
+  int exp10 = atoi(strchr(sci, 'e') + 1);
+  double a = fabs(v);
+  if (a >= 1e-6 && a < 1e21) {
+    int decimals = prec - 1 - exp10;
+    snprintf(out, sizeof(out), "%.*f", decimals > 0 ? decimals : 0, v);
+  } else {
+    char *e = strchr(sci, 'e');
+    *e = '\0';
+    snprintf(out, sizeof(out), exp10 < 0 ? "%se-%d" : "%se+%02d", sci, abs(exp10));
+  }
+  return gl_buf_append(b, out, strlen(out));
 }

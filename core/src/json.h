@@ -14,9 +14,9 @@
 int gl_json_string(gl_buf *b, const char *s, size_t len);
 int gl_json_int64(gl_buf *b, int64_t v);
 int gl_json_uint64(gl_buf *b, uint64_t v);
-/* A finite double in the shortest form that reads back equal; integral
- * values within int64 are written without a fraction. UV_EINVAL for NaN
- * and infinities (JSON has no spelling for them). */
+/* A finite double as Go writes a float64: the shortest form that reads
+ * back equal, with an exponent only outside 1e-6 <= |v| < 1e21. UV_EINVAL
+ * for NaN and infinities (JSON has no spelling for them). */
 int gl_json_double(gl_buf *b, double v);
 
 #endif

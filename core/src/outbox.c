@@ -257,16 +257,23 @@ void gl_outbox_pump(gatelog_t *gl) {
   if (gl->phase >= GL_FINISHING || gl->policy == NULL) return;
   if (gl_now_ms(gl) < gl->retry_at_ms) return;
   /* Start sends in seal order; a batch still compressing holds back the
-   * ones sealed after it. */
-  for (gl_link *l = gl->outbox.next; l != &gl->outbox && gl->ninflight < gl->cfg.max_inflight;) {
-    gl_batch *b = GL_CONTAINER(l, gl_batch, node);
-    l = l->next;
-    if (b->state == GL_BATCH_COMPRESSING) break;
-    if (b->state == GL_BATCH_READY) {
-      start_send(gl, b);
-      /* A send can fail synchronously (it raised): stop and back off. */
-      if (gl_now_ms(gl) < gl->retry_at_ms || !gl_list_empty(&gl->answered)) break;
+   * ones sealed after it. A send can re-enter the core (a host sender that
+   * ends a session, seals, drops the oldest), so each pass starts again
+   * from the head instead of keeping a pointer across the call. */
+  while (gl->ninflight < gl->cfg.max_inflight) {
+    gl_batch *next = NULL;
+    for (gl_link *l = gl->outbox.next; l != &gl->outbox; l = l->next) {
+      gl_batch *b = GL_CONTAINER(l, gl_batch, node);
+      if (b->state == GL_BATCH_COMPRESSING) break;
+      if (b->state == GL_BATCH_READY) {
+        next = b;
+        break;
+      }
     }
+    if (next == NULL) return;
+    start_send(gl, next);
+    /* A send that failed at once (it raised) backs off before the next. */
+    if (!gl_list_empty(&gl->answered) || gl->phase >= GL_FINISHING) return;
   }
 }
 
