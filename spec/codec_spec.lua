@@ -96,16 +96,12 @@ describe("default codec", function()
 
   it("puts enrichment keys after the standard ones, in the order they were set", function()
     gl, cap = S.new({ script = S.fixture("enrich_fields.lua") })
-    local sid = gl:tcp_start(1, "10.0.0.1:1000", "10.0.0.2:80")
-    gl:tcp_end(sid)
-    gl:flush()
-    assert.truthy(S.run_until(gl, function() return #cap.batches == 1 end))
-    local keys = key_order(cap.batches[1].json)[1]
+    local r, b = S.one_record(gl, cap)
+    local keys = key_order(b.json)[1]
     local want = {}
     for i, k in ipairs(KEYS) do want[i] = k end
     for _, k in ipairs({ "site", "score", "vip", "tags" }) do want[#want + 1] = k end
     assert.same(want, keys)
-    local r = cap.records[1]
     assert.equal("edge-2", r.site) -- set twice: the last value, the first position
     assert.equal(0.25, r.score)
     assert.equal(true, r.vip)
@@ -117,16 +113,12 @@ describe("default codec", function()
 
   it("escapes every byte a script puts in a string into valid JSON", function()
     gl, cap = S.new({ script = S.fixture("enrich_bytes.lua") })
-    local sid = gl:tcp_start(1, "10.0.0.1:1000", "10.0.0.2:80")
-    gl:tcp_end(sid)
-    gl:flush()
-    assert.truthy(S.run_until(gl, function() return #cap.batches == 1 end))
-    local json = cap.batches[1].json
+    local r, b = S.one_record(gl, cap)
+    local json = b.json
     -- Every byte below 0x20 is escaped; the text is pure, valid UTF-8.
     assert.is_nil(json:find("[%z\1-\31]"))
     assert.matches('"ctl":"\\u0000\\u0001\\n\\r\\t\\u001f"', json, 1, true)
     assert.matches('"html":"\\u003cb\\u003e\\u0026"', json, 1, true)
-    local r = cap.records[1]
     assert.equal("\0\1\n\r\t\31", r.ctl)
     assert.equal('quote " backslash \\ slash /', r.quote)
     assert.equal("<b>&", r.html)

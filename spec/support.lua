@@ -123,6 +123,16 @@ function M.new(opts)
   return gl, cap, logs
 end
 
+-- Complete one TCP session, flush, and wait for its batch; returns the
+-- record and its batch.
+function M.one_record(gl, cap)
+  local want = #cap.batches + 1
+  assert(gl:tcp_end(assert(gl:tcp_start(1, "10.0.0.1:1000", "10.0.0.2:80"))))
+  assert(gl:flush())
+  assert(M.run_until(gl, function() return #cap.batches == want end), "no batch arrived")
+  return cap.records[#cap.records], cap.batches[want]
+end
+
 -- The sessionIds of records, in order.
 function M.ids(records)
   local out = {}

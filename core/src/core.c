@@ -41,13 +41,17 @@ void gatelog_options_init(gatelog_options_t *opts) {
   opts->log_level = GATELOG_LOG_INFO;
 }
 
+#define YEAR_MS (365ull * 86400 * 1000)
+
 static int check_config(gatelog_t *gl, const gl_config *c, const char *where) {
   const char *bad = NULL;
-  if (c->flush_interval_ms < 1) bad = "flush interval must be at least 1 ms";
+  if (c->flush_interval_ms < 1 || c->flush_interval_ms > YEAR_MS)
+    bad = "flush interval must be from 1 ms to 365 days";
   else if (c->batch_max_records < 1) bad = "batch_max_records must be at least 1";
   else if (c->queue_max_records < c->batch_max_records)
     bad = "queue_max_records must be at least batch_max_records";
-  else if (c->udp_idle_timeout_ms < 1) bad = "udp idle timeout must be at least 1 ms";
+  else if (c->udp_idle_timeout_ms < 1 || c->udp_idle_timeout_ms > YEAR_MS)
+    bad = "udp idle timeout must be from 1 ms to 365 days";
   else if (c->compression_level < 0 || c->compression_level > 9)
     bad = "compression_level must be from 0 to 9";
   else if (c->max_inflight < 1) bad = "max_inflight must be at least 1";
