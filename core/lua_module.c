@@ -108,6 +108,21 @@ static void read_options(lua_State *L, instance *inst, gatelog_options_t *o) {
     else if (strcmp(key, "access_log") == 0) {
       luaL_checktype(L, -1, LUA_TBOOLEAN);
       o->access_log = lua_toboolean(L, -1);
+    } else if (strcmp(key, "sandbox") == 0) {
+      luaL_checktype(L, -1, LUA_TBOOLEAN);
+      o->sandbox = lua_toboolean(L, -1);
+    } else if (strcmp(key, "watch") == 0) {
+      luaL_checktype(L, -1, LUA_TBOOLEAN);
+      o->watch = lua_toboolean(L, -1);
+    } else if (strcmp(key, "script_budget") == 0) {
+      o->script_budget_ms = (uint32_t)(opt_number(L, key, 0, 3600) * 1000 + 0.5);
+    } else if (strcmp(key, "script_memory_max") == 0) {
+      o->script_memory_max = (uint64_t)opt_number(L, key, 0, 1e12);
+    } else if (strcmp(key, "send_timeout") == 0) {
+      o->send_timeout_ms = (uint64_t)(opt_number(L, key, 0.001, 3.2e7) * 1000 + 0.5);
+    } else if (strcmp(key, "on_script_error") == 0) {
+      static const char *const modes[] = {"keep", "drop", NULL};
+      o->on_script_error = luaL_checkoption(L, -1, NULL, modes);
     } else if (strcmp(key, "log_level") == 0) {
       o->log_level = luaL_checkoption(L, -1, NULL, levels);
     } else if (strcmp(key, "log") == 0) {
@@ -275,7 +290,7 @@ static int l_tcp_start(lua_State *L) { return start(L, gatelog_tcp_start); }
 static int l_udp_track(lua_State *L) { return start(L, gatelog_udp_track); }
 
 static int result(lua_State *L, instance *inst, int err) {
-  if (err) return push_error(L, err, err == GATELOG_ESCRIPT || err == GATELOG_ECONFIG || err == UV_ENOSYS
+  if (err) return push_error(L, err, err == GATELOG_ESCRIPT || err == GATELOG_ECONFIG
                                          ? gatelog_last_error(inst->gl) : NULL);
   lua_pushboolean(L, 1);
   return 1;
@@ -315,6 +330,22 @@ static int l_reload(lua_State *L) {
   return result(L, inst, gatelog_reload(inst->gl));
 }
 
+static int l_script_info(lua_State *L) {
+  instance *inst = check_open(L);
+  gatelog_script_info_t info;
+  gatelog_script_info(inst->gl, &info);
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, info.path);
+  lua_setfield(L, -2, "path");
+  lua_pushstring(L, info.sha256);
+  lua_setfield(L, -2, "sha256");
+  lua_pushnumber(L, (lua_Number)info.loaded_ns / 1e9);
+  lua_setfield(L, -2, "loaded_at");
+  lua_pushstring(L, info.last_reload_error);
+  lua_setfield(L, -2, "last_reload_error");
+  return 1;
+}
+
 static int l_last_error(lua_State *L) {
   instance *inst = check_open(L);
   lua_pushstring(L, gatelog_last_error(inst->gl));
@@ -337,7 +368,10 @@ static const struct {
     STAT(batches_retried),  STAT(batches_dropped),  STAT(records_sent),
     STAT(records_dropped),  STAT(bytes_json),       STAT(bytes_compressed),
     STAT(records_queued),   STAT(batches_queued),   STAT(batches_inflight),
-    STAT(lost_on_close),    STAT(done_ignored),
+    STAT(lost_on_close),    STAT(done_ignored),     STAT(callback_errors),
+    STAT(budget_exceeded),  STAT(memory_exceeded),  STAT(records_dropped_on_error),
+    STAT(sends_timed_out),  STAT(reloads),          STAT(reload_failures),
+    STAT(script_loaded_ns), STAT(script_memory),
 };
 
 static void push_stats(lua_State *L, const gatelog_stats_t *st) {
@@ -443,6 +477,7 @@ __attribute__((visibility("default"))) int luaopen_gatelog(lua_State *L) {
       {"udp_end", l_udp_end},     {"add_bytes", l_add_bytes}, {"flush", l_flush},
       {"reload", l_reload},       {"run", l_run},           {"stats", l_stats},
       {"close", l_close},         {"last_error", l_last_error},
+      {"script_info", l_script_info},
       {"register_sender", l_register_sender}, {NULL, NULL}};
   luaL_newmetatable(L, INSTANCE_MT);
   lua_newtable(L);

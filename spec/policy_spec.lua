@@ -191,7 +191,7 @@ return policy
     -- One line per function per second, naming the script, line and message.
     local lines = {}
     for _, l in ipairs(logs) do
-      if l.msg:find("raised") then lines[#lines + 1] = l end
+      if l.msg:find("^policy %a+ failed") then lines[#lines + 1] = l end
     end
     assert.equal(2, #lines)
     assert.matches("raising%.lua:%d+: filter broke", lines[1].msg)

@@ -93,7 +93,26 @@ typedef struct gatelog_options_s {
                                    default GATELOG_LOG_INFO */
   gatelog_log_fn log;           /* NULL: lines go to standard error */
   void *log_data;
+  /* The script runtime (see the README's "Reload and the script runtime"). */
+  int sandbox;                  /* nonzero: restricted globals; 0 trusts the
+                                   script with the full LuaJIT library, ffi
+                                   included; default 1 */
+  uint32_t script_budget_ms;    /* longest filter/enrich/send/callback call
+                                   before it is stopped; 0: no limit (and the
+                                   JIT stays on); default 10 */
+  uint64_t script_memory_max;   /* bytes of Lua heap a script may grow to in
+                                   a call; 0: no limit; default 64 MiB */
+  int on_script_error;          /* GATELOG_KEEP (default) or GATELOG_DROP: what
+                                   happens to a record whose filter or enrich
+                                   failed */
+  uint64_t send_timeout_ms;     /* a send not answered this long is failed
+                                   and retried; default 30000 */
+  int watch;                    /* nonzero: reload when the script file
+                                   changes; default 0 */
 } gatelog_options_t;
+
+/* on_script_error values. */
+enum { GATELOG_KEEP = 0, GATELOG_DROP = 1 };
 
 typedef struct gatelog_stats_s {
   uint64_t tcp_started;
@@ -125,7 +144,24 @@ typedef struct gatelog_stats_s {
   uint64_t batches_inflight;  /* batches handed to send, awaiting done */
   uint64_t lost_on_close;     /* records not delivered by the close deadline */
   uint64_t done_ignored;      /* late or repeated done calls, ignored */
+  uint64_t callback_errors;   /* errors raised by callbacks of core functions */
+  uint64_t budget_exceeded;   /* script calls stopped by script_budget_ms */
+  uint64_t memory_exceeded;   /* script calls stopped by script_memory_max */
+  uint64_t records_dropped_on_error; /* dropped by on_script_error = drop */
+  uint64_t sends_timed_out;   /* sends not answered within send_timeout_ms */
+  uint64_t reloads;           /* successful reloads */
+  uint64_t reload_failures;
+  uint64_t script_loaded_ns;  /* wall clock of the last successful load */
+  uint64_t script_memory;     /* bytes of Lua heap of the running script */
 } gatelog_stats_t;
+
+/* Which script is running, for operators. */
+typedef struct gatelog_script_info_s {
+  const char *path;              /* as given in the options */
+  char sha256[65];               /* of the file's content when it loaded */
+  uint64_t loaded_ns;            /* wall clock of that load */
+  const char *last_reload_error; /* "" if the last reload succeeded */
+} gatelog_script_info_t;
 
 /* Fill `opts` with the defaults documented in gatelog_options_t (script
  * NULL). Always call it before setting fields, so that fields added later
@@ -179,9 +215,21 @@ GATELOG_EXTERN int gatelog_add_bytes(gatelog_t *gl, gatelog_sid_t sid,
  * ready. Errors: GATELOG_ECLOSED. */
 GATELOG_EXTERN int gatelog_flush(gatelog_t *gl);
 
-/* Reload the policy script from its path. Not built yet: returns
- * UV_ENOSYS and the running script stays in charge. */
+/* Reload the policy script from its path: build a new Lua state, check it
+ * as gatelog_new does (and run filter and enrich once on a synthetic
+ * record), and only if all passes swap it in and apply its config. Every
+ * record goes through exactly one of the two scripts; a batch already
+ * handed to the old script's send completes there, and the old state is
+ * closed when nothing refers to it. Reads the file on the loop thread.
+ * Errors: GATELOG_ESCRIPT or GATELOG_ECONFIG (the old script stays; the
+ * message, with file and line, is in gatelog_last_error(gl)),
+ * GATELOG_ECLOSED, UV_ENOMEM. */
 GATELOG_EXTERN int gatelog_reload(gatelog_t *gl);
+
+/* Fill *out with the running script's identity. The strings belong to
+ * the core and stay valid until the next reload or the close. Errors:
+ * UV_EINVAL (NULL argument). */
+GATELOG_EXTERN int gatelog_script_info(gatelog_t *gl, gatelog_script_info_t *out);
 
 /* The message of the last error of `gl` (a script that failed, a bad
  * config value), or "" if none. With gl == NULL: why the last gatelog_new

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "config.h"
 #include "policy.h"
 #include "timefmt.h"
 
@@ -39,38 +40,11 @@ void gatelog_options_init(gatelog_options_t *opts) {
   opts->max_inflight = 4;
   opts->access_log = 1;
   opts->log_level = GATELOG_LOG_INFO;
-}
-
-#define YEAR_MS (365ull * 86400 * 1000)
-
-static int check_config(gatelog_t *gl, const gl_config *c, const char *where) {
-  const char *bad = NULL;
-  if (c->flush_interval_ms < 1 || c->flush_interval_ms > YEAR_MS)
-    bad = "flush interval must be from 1 ms to 365 days";
-  else if (c->batch_max_records < 1) bad = "batch_max_records must be at least 1";
-  else if (c->queue_max_records < c->batch_max_records)
-    bad = "queue_max_records must be at least batch_max_records";
-  else if (c->udp_idle_timeout_ms < 1 || c->udp_idle_timeout_ms > YEAR_MS)
-    bad = "udp idle timeout must be from 1 ms to 365 days";
-  else if (c->compression_level < 0 || c->compression_level > 9)
-    bad = "compression_level must be from 0 to 9";
-  else if (c->max_inflight < 1) bad = "max_inflight must be at least 1";
-  else if (c->log_level < GATELOG_LOG_ERROR || c->log_level > GATELOG_LOG_DEBUG)
-    bad = "log_level must be from GATELOG_LOG_ERROR to GATELOG_LOG_DEBUG";
-  if (bad == NULL) return 0;
-  gl_set_error(gl, "%s: %s", where, bad);
-  return GATELOG_ECONFIG;
-}
-
-static void config_from_options(gl_config *c, const gatelog_options_t *o) {
-  c->flush_interval_ms = o->flush_interval_ms;
-  c->batch_max_records = o->batch_max_records;
-  c->queue_max_records = o->queue_max_records;
-  c->udp_idle_timeout_ms = o->udp_idle_timeout_ms;
-  c->compression_level = o->compression_level;
-  c->max_inflight = o->max_inflight;
-  c->access_log = o->access_log;
-  c->log_level = o->log_level;
+  opts->sandbox = 1;
+  opts->script_budget_ms = 10;
+  opts->script_memory_max = 64u << 20;
+  opts->on_script_error = GATELOG_KEEP;
+  opts->send_timeout_ms = 30000;
 }
 
 static void free_core(gatelog_t *gl) {
@@ -83,6 +57,7 @@ static void free_core(gatelog_t *gl) {
   gl_extras_free(&gl->extras);
   free(gl->script_path);
   free(gl->lua_path);
+  free(gl->last_reload_error);
   free(gl);
 }
 
@@ -110,12 +85,33 @@ static void on_handle_closed(uv_handle_t *h) {
 }
 
 static void close_handles(gatelog_t *gl) {
-  uv_handle_t *handles[] = {(uv_handle_t *)&gl->flush_timer, (uv_handle_t *)&gl->expiry_timer,
-                            (uv_handle_t *)&gl->retry_timer, (uv_handle_t *)&gl->close_timer,
-                            (uv_handle_t *)&gl->pump_idle};
+  uv_handle_t *handles[] = {
+      (uv_handle_t *)&gl->flush_timer, (uv_handle_t *)&gl->expiry_timer,
+      (uv_handle_t *)&gl->retry_timer, (uv_handle_t *)&gl->close_timer,
+      (uv_handle_t *)&gl->send_timer,  (uv_handle_t *)&gl->watch_timer,
+      (uv_handle_t *)&gl->watch_dir,   (uv_handle_t *)&gl->watch_file,
+      (uv_handle_t *)&gl->pump_idle};
   gl->phase = GL_CLOSING_HANDLES;
-  int open = gl->handles_open;
-  for (int i = 0; i < open; i++) uv_close(handles[i], on_handle_closed);
+  for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
+    uv_close(handles[i], on_handle_closed);
+}
+
+static void on_expiry(uv_timer_t *t);
+
+void gl_apply_config(gatelog_t *gl, const gl_config *next) {
+  gl_config old = gl->cfg;
+  gl->cfg = *next;
+  if (next->flush_interval_ms != old.flush_interval_ms)
+    uv_timer_start(&gl->flush_timer, on_flush_timer, next->flush_interval_ms,
+                   next->flush_interval_ms);
+  if (next->udp_idle_timeout_ms != old.udp_idle_timeout_ms &&
+      gl_table_least_recent(&gl->table, GL_PROTO_UDP) != GL_NONE)
+    uv_timer_start(&gl->expiry_timer, on_expiry, 0, 0);
+  if (gl->open && gl->open->count >= next->batch_max_records) gl_outbox_seal(gl);
+  if (next->queue_max_records < old.queue_max_records) gl_outbox_enforce_cap(gl);
+  if (next->send_timeout_ms != old.send_timeout_ms) gl_outbox_check_timeouts(gl);
+  if (next->watch != old.watch) gl_watch_set(gl, next->watch);
+  gl_schedule_pump(gl);
 }
 
 int gatelog_new(uv_loop_t *loop, const gatelog_options_t *opts, gatelog_t **out) {
@@ -143,38 +139,44 @@ int gatelog_new(uv_loop_t *loop, const gatelog_options_t *opts, gatelog_t **out)
   gl_list_init(&gl->send_answers);
   gl_list_init(&gl->file_queues);
   gl->phase = GL_OPEN;
-  config_from_options(&gl->cfg, opts);
+  gl_config_from_options(&gl->cfg, opts);
   uint64_t seed = 0;
   int err = 0;
   if (gl->script_path == NULL || (opts->lua_path && gl->lua_path == NULL)) {
     gl_set_error(gl, "gatelog_new: out of memory");
     err = UV_ENOMEM;
   }
-  if (err == 0) err = check_config(gl, &gl->cfg, "options");
+  if (err == 0) err = gl_config_check(gl, &gl->cfg, "options");
   if (err == 0 && (err = gl_ids_next(&gl->ids, &seed)) != 0)
     gl_set_error(gl, "gatelog_new: the kernel's random source failed: %s", uv_strerror(err));
   if (err == 0) {
     gl_table_init(&gl->table, seed);
     err = gl_policy_load(gl, gl->script_path, &gl->cfg, &gl->policy);
   }
-  if (err == 0) err = check_config(gl, &gl->cfg, gl->script_path);
+  if (err == 0) err = gl_config_check(gl, &gl->cfg, gl->script_path);
   if (err) {
     if (gl->policy) gl_policy_unref(gl->policy);
     memcpy(new_error, gl->last_error, sizeof(new_error));
     free_core(gl);
     return err;
   }
-  /* Timers cannot fail on a live loop; the handles are counted as made. */
+  /* Handles cannot fail to initialize on a live loop; all are counted. */
   init_timer(gl, &gl->flush_timer);
   init_timer(gl, &gl->expiry_timer);
   init_timer(gl, &gl->retry_timer);
   init_timer(gl, &gl->close_timer);
+  init_timer(gl, &gl->send_timer);
+  init_timer(gl, &gl->watch_timer);
   uv_ref((uv_handle_t *)&gl->close_timer); /* a close in progress keeps the loop */
+  uv_fs_event_init(loop, &gl->watch_dir);
+  uv_fs_event_init(loop, &gl->watch_file);
   uv_idle_init(loop, &gl->pump_idle);
-  gl->pump_idle.data = gl;
-  gl->handles_open++;
+  gl->watch_dir.data = gl->watch_file.data = gl->pump_idle.data = gl;
+  gl->handles_open += 3;
   uv_timer_start(&gl->flush_timer, on_flush_timer, gl->cfg.flush_interval_ms,
                  gl->cfg.flush_interval_ms);
+  gl->stats.script_loaded_ns = gl->policy->loaded_ns;
+  if (gl->cfg.watch) gl_watch_set(gl, 1);
   *out = gl;
   return 0;
 }
@@ -361,13 +363,6 @@ int gatelog_flush(gatelog_t *gl) {
   return 0;
 }
 
-int gatelog_reload(gatelog_t *gl) {
-  if (gl == NULL) return UV_EINVAL;
-  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
-  gl_set_error(gl, "gatelog_reload is not built yet; the running script stays");
-  return UV_ENOSYS;
-}
-
 int gatelog_register_sender(gatelog_t *gl, const char *name, gatelog_send_fn fn, void *data) {
   if (gl == NULL || name == NULL || name[0] == '\0' || fn == NULL) return UV_EINVAL;
   if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
@@ -426,6 +421,7 @@ int gatelog_stats(gatelog_t *gl, gatelog_stats_t *out) {
   *out = gl->stats;
   out->tcp_open = gl->table.lists[GL_PROTO_TCP].count;
   out->udp_open = gl->table.lists[GL_PROTO_UDP].count;
+  out->script_memory = gl->policy ? gl->policy->budget.memory : 0;
   return 0;
 }
 
@@ -449,6 +445,7 @@ static void finish(gatelog_t *gl) {
   gl_table_free(&gl->table);
   uv_timer_stop(&gl->close_timer);
   uv_timer_stop(&gl->retry_timer);
+  uv_timer_stop(&gl->send_timer);
   gl->phase = GL_FINISHING;
   while (!gl_list_empty(&gl->sends)) { /* the host may still answer these */
     gatelog_send_t *req = GL_CONTAINER(gl->sends.next, gatelog_send_t, node);
@@ -510,6 +507,7 @@ int gatelog_close(gatelog_t *gl, uint32_t drain_ms, gatelog_close_cb cb, void *d
   gl->retry_at_ms = 0;
   uv_timer_stop(&gl->flush_timer);
   uv_timer_stop(&gl->expiry_timer);
+  gl_watch_set(gl, 0);
   uv_timer_start(&gl->close_timer, on_close_deadline, drain_ms, 0);
   gl_schedule_pump(gl);
   return 0;

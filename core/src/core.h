@@ -26,6 +26,9 @@ typedef struct gl_config {
   uint32_t max_inflight;
   int access_log;
   int log_level;
+  int on_script_error;
+  uint64_t send_timeout_ms;
+  int watch;
 } gl_config;
 
 enum gl_batch_state {
@@ -54,6 +57,7 @@ typedef struct gl_batch {
   char *payload;         /* base64(zlib(json)), NUL-terminated */
   size_t payload_len;
   size_t zlib_len;
+  uint64_t sent_ms;      /* loop time of the current send */
   int level;             /* compression level used */
   int work_err;
   uv_work_t work;
@@ -119,6 +123,10 @@ struct gatelog_s {
   uv_timer_t expiry_timer;
   uv_timer_t retry_timer;
   uv_timer_t close_timer;
+  uv_timer_t send_timer;   /* send_timeout_ms of the oldest send in flight */
+  uv_timer_t watch_timer;  /* lets a burst of file events settle */
+  uv_fs_event_t watch_dir;
+  uv_fs_event_t watch_file;
   uv_idle_t pump_idle;
   int handles_open;
 
@@ -132,12 +140,15 @@ struct gatelog_s {
   gl_ratelimit rl_overflow;
   uint64_t overflow_pending;  /* records dropped since the last overflow line */
   gl_extras extras;           /* reused for each record */
+  char *last_reload_error;    /* NULL: the last reload succeeded */
   char last_error[1024];
 };
 
 /* core.c */
 void gl_set_error(gatelog_t *gl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Put a new config in force: timers, the open batch, the queue cap. */
+void gl_apply_config(gatelog_t *gl, const gl_config *next);
 void gl_schedule_pump(gatelog_t *gl);
 uint64_t gl_now_ms(gatelog_t *gl);
 
@@ -150,6 +161,14 @@ void gl_outbox_answer(gatelog_t *gl, uint64_t ticket, int ok, const char *err);
 /* Drop everything held (close deadline); returns records lost. */
 uint64_t gl_outbox_abandon(gatelog_t *gl);
 void gl_batch_free(gl_batch *b);
+/* Drop the oldest batches while more than queue_max records are held. */
+void gl_outbox_enforce_cap(gatelog_t *gl);
+/* Fail sends older than send_timeout_ms and arm the timer for the next. */
+void gl_outbox_check_timeouts(gatelog_t *gl);
+
+/* reload.c */
+void gl_watch_set(gatelog_t *gl, int on);
+void gl_watch_event(uv_fs_event_t *h, const char *name, int events, int status);
 
 /* file_append.c */
 int gl_file_append(gatelog_t *gl, gl_policy *p, const char *path, const char *data,

@@ -6,6 +6,7 @@
  * The outbox list holds every sealed batch until it is acknowledged, in
  * seal order; a disk spool can later persist a batch when it is sealed
  * and delete it when it is acknowledged, without changing this flow. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -51,7 +52,7 @@ static void release(gatelog_t *gl, gl_batch *b) {
 
 /* Drop whole batches, oldest first, until the records held fit the cap.
  * Batches in flight are the sender's now and are not dropped. */
-static void enforce_cap(gatelog_t *gl) {
+void gl_outbox_enforce_cap(gatelog_t *gl) {
   uint64_t dropped = 0, batches = 0;
   gl_link *l = gl->outbox.next;
   while (gl->stats.records_queued > gl->cfg.queue_max_records && l != &gl->outbox) {
@@ -104,7 +105,7 @@ int gl_outbox_add_record(gatelog_t *gl, const gl_record *r) {
   b->ends[b->count++] = (uint32_t)b->json.len;
   gl->stats.records_queued++;
   if (b->count >= gl->cfg.batch_max_records) gl_outbox_seal(gl);
-  else enforce_cap(gl);
+  else gl_outbox_enforce_cap(gl);
   return 0;
 }
 
@@ -178,7 +179,7 @@ void gl_outbox_seal(gatelog_t *gl) {
     b->work_err = err;
     compress_done(&b->work, err);
   }
-  enforce_cap(gl);
+  gl_outbox_enforce_cap(gl);
 }
 
 void gl_outbox_answer(gatelog_t *gl, uint64_t ticket, int ok, const char *err) {
@@ -231,6 +232,26 @@ static void settle(gatelog_t *gl, gl_batch *b) {
   start_backoff(gl);
 }
 
+static void on_send_timer(uv_timer_t *t) { gl_outbox_check_timeouts(t->data); }
+
+void gl_outbox_check_timeouts(gatelog_t *gl) {
+  uint64_t now = gl_now_ms(gl), limit = gl->cfg.send_timeout_ms;
+  /* The in-flight list is in the order the sends started: the oldest
+   * first, so the scan stops at the first one still in time. */
+  while (!gl_list_empty(&gl->inflight)) {
+    gl_batch *b = GL_CONTAINER(gl->inflight.next, gl_batch, answer_node);
+    if (now < b->sent_ms + limit) {
+      uv_timer_start(&gl->send_timer, on_send_timer, b->sent_ms + limit - now, 0);
+      return;
+    }
+    char why[96];
+    snprintf(why, sizeof(why), "send did not call done within %llu ms", (unsigned long long)limit);
+    gl->stats.sends_timed_out++;
+    gl_outbox_answer(gl, b->ticket, 0, why);
+  }
+  uv_timer_stop(&gl->send_timer);
+}
+
 static void start_send(gatelog_t *gl, gl_batch *b) {
   gl_policy *p = gl->policy;
   b->attempt++;
@@ -240,6 +261,9 @@ static void start_send(gatelog_t *gl, gl_batch *b) {
   b->policy = p;
   gl_policy_ref(p);
   gl_list_push(&gl->inflight, &b->answer_node);
+  b->sent_ms = gl_now_ms(gl);
+  if (!uv_is_active((uv_handle_t *)&gl->send_timer))
+    uv_timer_start(&gl->send_timer, on_send_timer, gl->cfg.send_timeout_ms, 0);
   gl->ninflight++;
   gl->stats.batches_inflight++;
   char *err = NULL;

@@ -1,15 +1,23 @@
 #include "policy.h"
 
+#include <errno.h>
 #include <lauxlib.h>
 #include <lualib.h>
-#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+#include "config.h"
+#include "sandbox.h"
+#include "sha256.h"
 
 #ifndef GATELOG_LUA_DIR
 #define GATELOG_LUA_DIR "/usr/local/share/gatelog/lua"
 #endif
+
+#define LOAD_BUDGET_NS 1000000000ull /* running the chunk itself: a second */
+#define SCRIPT_MAX_BYTES (16u << 20)
 
 static const char *const fn_names[GL_FN_COUNT] = {"filter", "enrich", "send", "callback"};
 
@@ -26,119 +34,78 @@ static size_t first_line(const char *msg) {
   return nl ? (size_t)(nl - msg) : strlen(msg);
 }
 
-void gl_policy_report(gl_policy *p, int fn, const char *what, const char *msg) {
-  gatelog_t *gl = p->gl;
-  uint64_t suppressed;
-  if (!gl_ratelimit_allow(&p->rl[fn], gl_now_ms(gl), &suppressed)) return;
-  gl_log(gl, GATELOG_LOG_ERROR, "policy %s %s (script %s): %.*s%s", fn_names[fn], what,
-         p->path, (int)first_line(msg), msg,
-         suppressed ? " (and more errors, held back for a second)" : "");
-  gl_log(gl, GATELOG_LOG_DEBUG, "policy %s traceback: %s", fn_names[fn], msg);
-}
-
-static void count_error(gl_policy *p, int fn) {
+static void count_error(gl_policy *p, int fn, int budget) {
   gatelog_stats_t *st = &p->gl->stats;
   st->script_errors++;
   if (fn == GL_FN_FILTER) st->filter_errors++;
   else if (fn == GL_FN_ENRICH) st->enrich_errors++;
   else if (fn == GL_FN_SEND) st->send_errors++;
+  else st->callback_errors++;
+  if (budget == GL_BUDGET_TIME) st->budget_exceeded++;
+  else if (budget == GL_BUDGET_MEMORY) st->memory_exceeded++;
+}
+
+/* Count and log a failed call of fn whose message is on the stack; a line
+ * goes out once a second per function at most, saying how many it held. */
+static void failed(gl_policy *p, int fn, int budget, const char *what) {
+  gatelog_t *gl = p->gl;
+  const char *msg = lua_tostring(p->L, -1);
+  if (msg == NULL) msg = "(error object is not a string)";
+  count_error(p, fn, budget);
+  uint64_t held;
+  if (!gl_ratelimit_allow(&p->rl[fn], gl_now_ms(gl), &held)) return;
+  char more[64] = "";
+  if (held) snprintf(more, sizeof(more), " (%llu more since the last line)", (unsigned long long)held);
+  gl_log(gl, GATELOG_LOG_ERROR, "policy %s %s (script %s): %.*s%s", fn_names[fn], what, p->path,
+         (int)first_line(msg), msg, more);
+  gl_log(gl, GATELOG_LOG_DEBUG, "policy %s traceback: %s", fn_names[fn], msg);
 }
 
 /* pcall the function and nargs arguments on top of the stack with the
- * traceback handler. On error the message is left on the stack. */
-static int call(gl_policy *p, int nargs, int nresults) {
+ * traceback handler, under the time and memory budget. On error the
+ * message is left on the stack and *budget says whether a budget stopped
+ * the call. */
+static int call(gl_policy *p, int nargs, int nresults, int *budget) {
   lua_State *L = p->L;
   int base = lua_gettop(L) - nargs;
   lua_rawgeti(L, LUA_REGISTRYINDEX, p->traceback_ref);
   lua_insert(L, base);
+  gl_budget_begin(L, &p->budget);
   int status = lua_pcall(L, nargs, nresults, base);
+  int kind = gl_budget_end(L, &p->budget);
   lua_remove(L, base);
+  if (budget) *budget = kind;
   return status;
-}
-
-/* ---- config ---------------------------------------------------------- */
-
-static int config_number(lua_State *L, const char *key, double lo, double hi,
-                         int integer, double *out, gatelog_t *gl) {
-  if (lua_type(L, -1) != LUA_TNUMBER) goto bad;
-  double v = lua_tonumber(L, -1);
-  if (!(v >= lo && v <= hi) || (integer && v != floor(v))) goto bad;
-  *out = v;
-  return 0;
-bad:
-  gl_set_error(gl, "config.%s: must be %s from %g to %g", key,
-               integer ? "an integer" : "a number", lo, hi);
-  return GATELOG_ECONFIG;
-}
-
-static int config_key(lua_State *L, const char *key, gl_config *cfg, gatelog_t *gl) {
-  double v;
-  int err;
-  if (strcmp(key, "flush_interval") == 0) {
-    if ((err = config_number(L, key, 0.001, 86400 * 365, 0, &v, gl))) return err;
-    cfg->flush_interval_ms = (uint64_t)llround(v * 1000);
-  } else if (strcmp(key, "batch_max") == 0) {
-    if ((err = config_number(L, key, 1, 1000000, 1, &v, gl))) return err;
-    cfg->batch_max_records = (uint32_t)v;
-  } else if (strcmp(key, "queue_max") == 0) {
-    if ((err = config_number(L, key, 1, 1e9, 1, &v, gl))) return err;
-    cfg->queue_max_records = (uint32_t)v;
-  } else if (strcmp(key, "udp_idle_timeout") == 0) {
-    if ((err = config_number(L, key, 0.001, 86400 * 365, 0, &v, gl))) return err;
-    cfg->udp_idle_timeout_ms = (uint64_t)llround(v * 1000);
-  } else if (strcmp(key, "compression_level") == 0) {
-    if ((err = config_number(L, key, 0, 9, 1, &v, gl))) return err;
-    cfg->compression_level = (int)v;
-  } else if (strcmp(key, "max_inflight") == 0) {
-    if ((err = config_number(L, key, 1, 1024, 1, &v, gl))) return err;
-    cfg->max_inflight = (uint32_t)v;
-  } else if (strcmp(key, "access_log") == 0) {
-    if (!lua_isboolean(L, -1)) {
-      gl_set_error(gl, "config.access_log: must be a boolean");
-      return GATELOG_ECONFIG;
-    }
-    cfg->access_log = lua_toboolean(L, -1);
-  } else {
-    gl_set_error(gl, "config: unknown key '%s'", key);
-    return GATELOG_ECONFIG;
-  }
-  return 0;
-}
-
-static int apply_config(lua_State *L, int idx, gl_config *cfg, gatelog_t *gl) {
-  lua_getfield(L, idx, "config");
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    return 0;
-  }
-  if (!lua_istable(L, -1)) {
-    lua_pop(L, 1);
-    gl_set_error(gl, "config: must be a table");
-    return GATELOG_ECONFIG;
-  }
-  gl_config next = *cfg;
-  lua_pushnil(L);
-  while (lua_next(L, -2) != 0) {
-    if (lua_type(L, -2) != LUA_TSTRING) {
-      lua_pop(L, 3);
-      gl_set_error(gl, "config: keys must be strings");
-      return GATELOG_ECONFIG;
-    }
-    int err = config_key(L, lua_tostring(L, -2), &next, gl);
-    lua_pop(L, 1);
-    if (err) {
-      lua_pop(L, 2);
-      return err;
-    }
-  }
-  lua_pop(L, 1);
-  *cfg = next;
-  return 0;
 }
 
 /* ---- loading ---------------------------------------------------------- */
 
-static void set_package_path(lua_State *L, gatelog_t *gl, const char *path) {
+int gl_read_script(const char *path, char **data, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) return -errno;
+  gl_buf b = {0};
+  char chunk[8192];
+  size_t n;
+  int err = 0;
+  while (err == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+    err = gl_buf_append(&b, chunk, n);
+    if (err == 0 && b.len > SCRIPT_MAX_BYTES) err = UV_EFBIG;
+  }
+  if (err == 0 && ferror(f)) err = UV_EIO;
+  fclose(f);
+  if (err == 0 && b.data == NULL) err = gl_buf_append(&b, "", 0);
+  if (err) {
+    gl_buf_free(&b);
+    return err;
+  }
+  *data = b.data;
+  *len = b.len;
+  return 0;
+}
+
+/* package.path for the script: lua_path, the script's directory, the
+ * installed lua/ directory (and, without the sandbox, LuaJIT's own). */
+static char *search_path(gatelog_t *gl, const char *path, const char *system) {
   gl_buf b = {0};
   const char *slash = strrchr(path, '/');
   if (gl->lua_path && *gl->lua_path) gl_buf_printf(&b, "%s;", gl->lua_path);
@@ -148,17 +115,9 @@ static void set_package_path(lua_State *L, gatelog_t *gl, const char *path) {
   } else {
     gl_buf_printf(&b, "./?.lua;./?/init.lua;");
   }
-  gl_buf_printf(&b, "%s/?.lua;%s/?/init.lua;", GATELOG_LUA_DIR, GATELOG_LUA_DIR);
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "path");
-  gl_buf_printf(&b, "%s", lua_tostring(L, -1));
-  lua_pop(L, 1);
-  if (b.data) {
-    lua_pushlstring(L, b.data, b.len);
-    lua_setfield(L, -2, "path");
-  }
-  lua_pop(L, 1);
-  gl_buf_free(&b);
+  gl_buf_printf(&b, "%s/?.lua;%s/?/init.lua", GATELOG_LUA_DIR, GATELOG_LUA_DIR);
+  if (system) gl_buf_printf(&b, ";%s", system);
+  return b.data;
 }
 
 static int take_function(gl_policy *p, int idx, int fn, int required) {
@@ -185,39 +144,129 @@ static void policy_free(gl_policy *p) {
   free(p);
 }
 
+/* Set up the state's libraries, then load and run the script's chunk,
+ * leaving what it returned on the stack. */
+static int run_chunk(gl_policy *p, const char *src, size_t len) {
+  gatelog_t *gl = p->gl;
+  lua_State *L = p->L;
+  int sandbox = gl->opts.sandbox;
+  if (sandbox && len > 0 && src[0] == LUA_SIGNATURE[0]) {
+    gl_set_error(gl, "%s: precompiled bytecode is not loaded in the sandbox", p->path);
+    return GATELOG_ESCRIPT;
+  }
+  luaL_openlibs(L);
+  lua_pushcfunction(L, traceback);
+  p->traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "path");
+  char *path = search_path(gl, p->path, sandbox ? NULL : lua_tostring(L, -1));
+  lua_pop(L, 1);
+  lua_pushstring(L, path ? path : "");
+  lua_setfield(L, -2, "path");
+  lua_pop(L, 1);
+  gl_core_module_install(p);
+  gl_view_install(p);
+  int env = 0;
+  if (sandbox) {
+    if (gl_sandbox_push(L, path ? path : "") != 0) {
+      gl_set_error(gl, "%s: building the sandbox failed: %s", p->path, lua_tostring(L, -1));
+      free(path);
+      return GATELOG_ESCRIPT;
+    }
+    env = lua_gettop(L);
+  }
+  free(path);
+  gl_budget_arm(L, &p->budget);
+  char chunkname[1024];
+  snprintf(chunkname, sizeof(chunkname), "@%s", p->path);
+  if (luaL_loadbuffer(L, src, len, chunkname) != 0) {
+    gl_set_error(gl, "cannot load %s", lua_tostring(L, -1));
+    return GATELOG_ESCRIPT;
+  }
+  if (env) {
+    lua_pushvalue(L, env);
+    lua_setfenv(L, -2);
+  }
+  uint64_t budget = p->budget.time_ns;
+  if (budget) p->budget.time_ns = LOAD_BUDGET_NS;
+  int status = call(p, 0, 1, NULL);
+  p->budget.time_ns = budget;
+  if (status != 0) {
+    gl_set_error(gl, "%s raised while loading: %.*s", p->path,
+                 (int)first_line(lua_tostring(L, -1)), lua_tostring(L, -1));
+    return GATELOG_ESCRIPT;
+  }
+  return 0;
+}
+
+static int call_with_view(gl_policy *p, int fn, gl_record *r, int writable, int *budget);
+
+/* Run filter and enrich once on a made-up record: a script whose
+ * functions raise on every record fails here rather than in production. */
+static int try_synthetic(gl_policy *p) {
+  gl_record r;
+  gl_extras x = {0};
+  memset(&r, 0, sizeof(r));
+  r.sid = 0x0123456789abcdefull;
+  r.resource = 0;
+  r.proto = GL_PROTO_TCP;
+  r.end_reason = "closed";
+  gl_addr_parse("192.0.2.1:40000", 15, &r.src);
+  gl_addr_parse("198.51.100.1:443", 16, &r.dst);
+  r.ended_ns = gl_clock_real_ns();
+  r.started_ns = r.ended_ns - 1000000000ull;
+  r.bytes_tx = 1000;
+  r.bytes_rx = 2000;
+  for (int fn = GL_FN_FILTER; fn <= GL_FN_ENRICH; fn++) {
+    if (p->fn_ref[fn] == LUA_NOREF) continue;
+    r.extras = fn == GL_FN_ENRICH ? &x : NULL;
+    if (call_with_view(p, fn, &r, fn == GL_FN_ENRICH, NULL) != 0) {
+      const char *msg = lua_tostring(p->L, -1);
+      gl_set_error(p->gl, "%s: %s raised on a test record: %.*s", p->path, fn_names[fn],
+                   (int)first_line(msg ? msg : "?"), msg ? msg : "?");
+      gl_extras_free(&x);
+      return GATELOG_ESCRIPT;
+    }
+    lua_pop(p->L, 1);
+  }
+  gl_extras_free(&x);
+  return 0;
+}
+
 int gl_policy_load(gatelog_t *gl, const char *path, gl_config *cfg, gl_policy **out) {
   *out = NULL;
+  char *src = NULL;
+  size_t len = 0;
+  int err = gl_read_script(path, &src, &len);
+  if (err) {
+    gl_set_error(gl, "cannot read %s: %s", path, uv_strerror(err));
+    return GATELOG_ESCRIPT;
+  }
   gl_policy *p = calloc(1, sizeof(*p));
   if (p == NULL || (p->path = strdup(path)) == NULL) {
     free(p);
+    free(src);
     gl_set_error(gl, "out of memory loading %s", path);
     return UV_ENOMEM;
   }
   p->gl = gl;
   p->refs = 1;
-  p->L = luaL_newstate();
+  p->budget.time_ns = gl->opts.script_budget_ms * 1000000ull;
+  p->budget.memory_max = gl->opts.script_memory_max;
+  gl_sha256_hex(src, len, p->sha256);
+  p->loaded_ns = gl_clock_real_ns();
+  p->L = gl_budget_newstate(&p->budget);
   if (p->L == NULL) {
+    free(src);
     policy_free(p);
     gl_set_error(gl, "out of memory creating the Lua state for %s", path);
     return UV_ENOMEM;
   }
   lua_State *L = p->L;
-  luaL_openlibs(L);
-  lua_pushcfunction(L, traceback);
-  p->traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  set_package_path(L, gl, path);
-  gl_core_module_install(p);
-  gl_view_install(p);
-
-  int err = GATELOG_ESCRIPT;
-  if (luaL_loadfile(L, path) != 0) {
-    gl_set_error(gl, "cannot load %s: %s", path, lua_tostring(L, -1));
-    goto fail;
-  }
-  if (call(p, 0, 1) != 0) {
-    gl_set_error(gl, "%s raised while loading: %s", path, lua_tostring(L, -1));
-    goto fail;
-  }
+  err = run_chunk(p, src, len);
+  free(src);
+  if (err) goto fail;
+  err = GATELOG_ESCRIPT;
   if (!lua_istable(L, -1)) {
     gl_set_error(gl, "%s: the script must return a table (it returned %s)", path,
                  luaL_typename(L, -1));
@@ -228,13 +277,15 @@ int gl_policy_load(gatelog_t *gl, const char *path, gl_config *cfg, gl_policy **
       (err = take_function(p, t, GL_FN_FILTER, 0)) ||
       (err = take_function(p, t, GL_FN_ENRICH, 0)))
     goto fail;
-  if ((err = apply_config(L, t, cfg, gl))) {
+  if ((err = gl_config_apply_table(L, t, cfg, gl))) {
     char why[sizeof(gl->last_error)];
     memcpy(why, gl->last_error, sizeof(why));
     gl_set_error(gl, "%s: %s", path, why);
     goto fail;
   }
   lua_settop(L, 0);
+  if ((err = try_synthetic(p))) goto fail;
+  lua_gc(L, LUA_GCCOLLECT, 0);
   *out = p;
   return 0;
 fail:
@@ -250,7 +301,7 @@ void gl_policy_unref(gl_policy *p) {
 
 /* Call filter or enrich with the record view; returns the pcall status and
  * leaves one result (or the error) on the stack. */
-static int call_with_view(gl_policy *p, int fn, gl_record *r, int writable) {
+static int call_with_view(gl_policy *p, int fn, gl_record *r, int writable, int *budget) {
   lua_State *L = p->L;
   gl_view *v;
   if (p->in_call) {
@@ -267,7 +318,7 @@ static int call_with_view(gl_policy *p, int fn, gl_record *r, int writable) {
   lua_pushvalue(L, -2);
   int outer = p->in_call;
   p->in_call = 1;
-  int status = call(p, 1, 1);
+  int status = call(p, 1, 1, budget);
   p->in_call = outer;
   v->r = NULL; /* a view kept by the script now raises instead of lying */
   lua_remove(L, -2);
@@ -277,30 +328,37 @@ static int call_with_view(gl_policy *p, int fn, gl_record *r, int writable) {
 int gl_policy_process(gl_policy *p, gl_record *r) {
   lua_State *L = p->L;
   gatelog_t *gl = p->gl;
+  int drop_on_error = gl->cfg.on_script_error == GATELOG_DROP;
+  int keep = 1, budget;
   r->extras = NULL;
+  gl_policy_ref(p); /* a reload from a callback must not close it under us */
   if (p->fn_ref[GL_FN_FILTER] != LUA_NOREF) {
-    if (call_with_view(p, GL_FN_FILTER, r, 0) != 0) {
-      count_error(p, GL_FN_FILTER);
-      gl_policy_report(p, GL_FN_FILTER, "raised; record kept", lua_tostring(L, -1));
-    } else if (!lua_toboolean(L, -1)) {
-      lua_pop(L, 1);
-      return 0;
+    if (call_with_view(p, GL_FN_FILTER, r, 0, &budget) != 0) {
+      failed(p, GL_FN_FILTER, budget, drop_on_error ? "failed; record dropped" : "failed; record kept");
+      keep = !drop_on_error;
+      if (drop_on_error) gl->stats.records_dropped_on_error++;
+    } else {
+      keep = lua_toboolean(L, -1);
     }
     lua_pop(L, 1);
   }
-  if (p->fn_ref[GL_FN_ENRICH] != LUA_NOREF) {
+  if (keep && p->fn_ref[GL_FN_ENRICH] != LUA_NOREF) {
     gl_extras_reset(&gl->extras);
     r->extras = &gl->extras;
-    if (call_with_view(p, GL_FN_ENRICH, r, 1) != 0) {
-      count_error(p, GL_FN_ENRICH);
-      gl_policy_report(p, GL_FN_ENRICH, "raised; record kept without enrichment",
-                       lua_tostring(L, -1));
+    if (call_with_view(p, GL_FN_ENRICH, r, 1, &budget) != 0) {
+      failed(p, GL_FN_ENRICH, budget,
+             drop_on_error ? "failed; record dropped" : "failed; record kept without enrichment");
       gl_extras_reset(&gl->extras);
       r->extras = NULL;
+      if (drop_on_error) {
+        keep = 0;
+        gl->stats.records_dropped_on_error++;
+      }
     }
     lua_pop(L, 1);
   }
-  return 1;
+  gl_policy_unref(p);
+  return keep;
 }
 
 /* ---- send ---------------------------------------------------------------- */
@@ -343,22 +401,28 @@ static void push_batch(gl_policy *p, gl_batch *b) {
 
 int gl_policy_send(gl_policy *p, gl_batch *b, char **err) {
   lua_State *L = p->L;
+  int budget, status;
+  gl_policy_ref(p);
   lua_rawgeti(L, LUA_REGISTRYINDEX, p->fn_ref[GL_FN_SEND]);
   push_batch(p, b);
   lua_pushlightuserdata(L, p->gl);
   lua_pushnumber(L, (lua_Number)b->ticket);
   lua_pushcclosure(L, done, 2);
-  if (call(p, 2, 0) == 0) return 0;
-  const char *msg = lua_tostring(L, -1);
-  count_error(p, GL_FN_SEND);
-  gl_policy_report(p, GL_FN_SEND, "raised; batch will be retried", msg);
-  *err = strndup(msg, first_line(msg));
-  lua_pop(L, 1);
-  return -1;
+  status = call(p, 2, 0, &budget);
+  if (status != 0) {
+    const char *msg = lua_tostring(L, -1);
+    failed(p, GL_FN_SEND, budget, "failed; batch will be retried");
+    *err = msg ? strndup(msg, first_line(msg)) : strdup("send raised");
+    lua_pop(L, 1);
+  }
+  gl_policy_unref(p);
+  return status ? -1 : 0;
 }
 
 void gl_policy_callback(gl_policy *p, int ref, int ok, const char *err) {
   lua_State *L = p->L;
+  int budget;
+  gl_policy_ref(p);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
   luaL_unref(L, LUA_REGISTRYINDEX, ref);
   int nargs = 1;
@@ -369,10 +433,9 @@ void gl_policy_callback(gl_policy *p, int ref, int ok, const char *err) {
     lua_pushstring(L, err ? err : "failed");
     nargs = 2;
   }
-  if (call(p, nargs, 0) != 0) {
-    count_error(p, GL_FN_CALLBACK);
-    gl_policy_report(p, GL_FN_CALLBACK, "raised", lua_tostring(L, -1));
+  if (call(p, nargs, 0, &budget) != 0) {
+    failed(p, GL_FN_CALLBACK, budget, "raised");
     lua_pop(L, 1);
   }
+  gl_policy_unref(p);
 }
-

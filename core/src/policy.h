@@ -7,6 +7,7 @@
 
 #include <lua.h>
 
+#include "budget.h"
 #include "core.h"
 
 /* What filter and enrich receive: one userdata reused for every record. */
@@ -29,12 +30,16 @@ struct gl_policy {
   int senders_ref;     /* the core.senders table */
   int in_call;         /* a filter/enrich call is running (the view is busy) */
   gl_ratelimit rl[GL_FN_COUNT];
+  gl_budget budget;
   char *path;
+  char sha256[65];     /* of the source it was loaded from */
+  uint64_t loaded_ns;
 };
 
-/* Create a state, run the script at `path`, check what it returns and
- * apply its config table over *cfg. On failure returns GATELOG_ESCRIPT or
- * GATELOG_ECONFIG with the reason in gl's last error, and frees all. */
+/* Create a state, run the script at `path`, check what it returns, apply
+ * its config table over *cfg, and run filter and enrich once on a
+ * synthetic record. On failure returns GATELOG_ESCRIPT or GATELOG_ECONFIG
+ * with the reason in gl's last error, and frees all. */
 int gl_policy_load(gatelog_t *gl, const char *path, gl_config *cfg, gl_policy **out);
 
 static inline void gl_policy_ref(gl_policy *p) { p->refs++; }
@@ -42,8 +47,9 @@ static inline void gl_policy_ref(gl_policy *p) { p->refs++; }
 void gl_policy_unref(gl_policy *p);
 
 /* Run filter then enrich on r. Returns 1 to keep the record, 0 to drop
- * it. Errors are caught, counted and logged; the record is then kept and
- * left as the failed function found it. */
+ * it. Errors (raised, or a budget exceeded) are caught, counted and
+ * logged; the record then follows on_script_error: kept (without what a
+ * failed enrich set) or dropped. */
 int gl_policy_process(gl_policy *p, gl_record *r);
 
 /* Call send(batch, done) for b, whose ticket is set. Returns 0, or -1 if
@@ -57,8 +63,8 @@ int gl_policy_add_sender(gl_policy *p, gl_sender *s);
  * release the reference. Errors are caught and logged. */
 void gl_policy_callback(gl_policy *p, int ref, int ok, const char *err);
 
-/* Log a caught script error for function `fn`, once a second at most. */
-void gl_policy_report(gl_policy *p, int fn, const char *what, const char *msg);
+/* Read a script file: 0 with a malloc'd buffer, or a negative UV error. */
+int gl_read_script(const char *path, char **data, size_t *len);
 
 /* Install require("gatelog.core") in the state (lua_core.c). */
 void gl_core_module_install(gl_policy *p);

@@ -1,0 +1,20 @@
+/* The settings in force: the host's options, overridden by the script's
+ * config table, checked as a whole. */
+#ifndef GATELOG_CONFIG_H
+#define GATELOG_CONFIG_H
+
+#include <lua.h>
+
+#include "core.h"
+
+void gl_config_from_options(gl_config *c, const gatelog_options_t *o);
+
+/* 0 or GATELOG_ECONFIG with the reason (prefixed by `where`) in gl's last
+ * error. */
+int gl_config_check(gatelog_t *gl, const gl_config *c, const char *where);
+
+/* Apply the `config` field of the table at idx (if any) over *cfg. 0, or
+ * GATELOG_ECONFIG naming the key, with *cfg untouched. */
+int gl_config_apply_table(lua_State *L, int idx, gl_config *cfg, gatelog_t *gl);
+
+#endif
