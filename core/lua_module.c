@@ -371,7 +371,7 @@ static const struct {
     STAT(lost_on_close),    STAT(done_ignored),     STAT(callback_errors),
     STAT(budget_exceeded),  STAT(memory_exceeded),  STAT(records_dropped_on_error),
     STAT(sends_timed_out),  STAT(reloads),          STAT(reload_failures),
-    STAT(script_loaded_ns), STAT(script_memory),
+    STAT(script_loaded_ns), STAT(script_memory),    STAT(script_states),
 };
 
 static void push_stats(lua_State *L, const gatelog_stats_t *st) {

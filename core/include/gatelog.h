@@ -153,6 +153,8 @@ typedef struct gatelog_stats_s {
   uint64_t reload_failures;
   uint64_t script_loaded_ns;  /* wall clock of the last successful load */
   uint64_t script_memory;     /* bytes of Lua heap of the running script */
+  uint64_t script_states;     /* Lua states alive: 1, more while an old
+                                 script still has sends in flight */
 } gatelog_stats_t;
 
 /* Which script is running, for operators. */

@@ -139,7 +139,10 @@ static int take_function(gl_policy *p, int idx, int fn, int required) {
 }
 
 static void policy_free(gl_policy *p) {
-  if (p->L) lua_close(p->L);
+  if (p->L) {
+    lua_close(p->L);
+    p->gl->stats.script_states--;
+  }
   free(p->path);
   free(p);
 }
@@ -263,6 +266,7 @@ int gl_policy_load(gatelog_t *gl, const char *path, gl_config *cfg, gl_policy **
     return UV_ENOMEM;
   }
   lua_State *L = p->L;
+  gl->stats.script_states++;
   err = run_chunk(p, src, len);
   free(src);
   if (err) goto fail;
