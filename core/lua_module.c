@@ -28,6 +28,7 @@ typedef struct instance {
   lua_State *T;      /* a thread of the host's, for callbacks */
   int thread_ref;
   int log_ref;
+  int clock_ref;     /* the clock option, a function returning seconds */
   int error_ref;     /* the first error a callback raised, re-raised by run */
   int closed;        /* the close callback ran */
   int finalizing;    /* collected by the GC: no more calls into Lua */
@@ -87,6 +88,22 @@ static void log_to_host(void *data, int level, const char *msg) {
   if (lua_pcall(T, 2, 0, 0) != 0) callback_failed(inst);
 }
 
+static uint64_t clock_from_host(void *data) {
+  instance *inst = data;
+  lua_State *T = inst->T;
+  if (inst->finalizing) return 0;
+  lua_rawgeti(T, LUA_REGISTRYINDEX, inst->clock_ref);
+  if (lua_pcall(T, 0, 1, 0) != 0) {
+    callback_failed(inst);
+    return 0;
+  }
+  double secs = lua_tonumber(T, -1);
+  lua_pop(T, 1);
+  return secs > 0 ? (uint64_t)(secs * 1e9 + 0.5) : 0;
+}
+
+static void send_to_host(gatelog_send_t *req, const char *payload, size_t len, void *data);
+
 static void read_options(lua_State *L, instance *inst, gatelog_options_t *o) {
   static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -123,6 +140,23 @@ static void read_options(lua_State *L, instance *inst, gatelog_options_t *o) {
     } else if (strcmp(key, "on_script_error") == 0) {
       static const char *const modes[] = {"keep", "drop", NULL};
       o->on_script_error = luaL_checkoption(L, -1, NULL, modes);
+    } else if (strcmp(key, "clock") == 0) {
+      luaL_checktype(L, -1, LUA_TFUNCTION);
+      lua_pushvalue(L, -1);
+      inst->clock_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+      o->clock = clock_from_host;
+      o->clock_data = inst;
+    } else if (strcmp(key, "send_override") == 0) {
+      luaL_checktype(L, -1, LUA_TFUNCTION);
+      host_sender *s = calloc(1, sizeof(*s));
+      if (s == NULL) luaL_error(L, "out of memory");
+      s->inst = inst;
+      lua_pushvalue(L, -1);
+      s->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+      s->next = inst->senders;
+      inst->senders = s;
+      o->send_override = send_to_host;
+      o->send_override_data = s;
     } else if (strcmp(key, "log_level") == 0) {
       o->log_level = luaL_checkoption(L, -1, NULL, levels);
     } else if (strcmp(key, "log") == 0) {
@@ -143,9 +177,10 @@ static void read_options(lua_State *L, instance *inst, gatelog_options_t *o) {
 
 static void unref_all(lua_State *L, instance *inst) {
   luaL_unref(L, LUA_REGISTRYINDEX, inst->log_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, inst->clock_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, inst->error_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, inst->thread_ref);
-  inst->log_ref = inst->error_ref = inst->thread_ref = LUA_NOREF;
+  inst->log_ref = inst->error_ref = inst->thread_ref = inst->clock_ref = LUA_NOREF;
   while (inst->senders) {
     host_sender *s = inst->senders;
     inst->senders = s->next;
@@ -157,7 +192,7 @@ static void unref_all(lua_State *L, instance *inst) {
 static int l_new(lua_State *L) {
   instance *inst = lua_newuserdata(L, sizeof(*inst));
   memset(inst, 0, sizeof(*inst));
-  inst->log_ref = inst->error_ref = inst->thread_ref = LUA_NOREF;
+  inst->log_ref = inst->error_ref = inst->thread_ref = inst->clock_ref = LUA_NOREF;
   inst->closed = inst->loop_closed = 1; /* until the loop exists */
   luaL_getmetatable(L, INSTANCE_MT);
   lua_setmetatable(L, -2);
@@ -320,6 +355,14 @@ static int l_add_bytes(lua_State *L) {
   return result(L, inst, gatelog_add_bytes(inst->gl, sid, tx, rx));
 }
 
+static int l_expire(lua_State *L) {
+  instance *inst = check_open(L);
+  int n = gatelog_expire(inst->gl);
+  if (n < 0) return push_error(L, n, NULL);
+  lua_pushinteger(L, n);
+  return 1;
+}
+
 static int l_flush(lua_State *L) {
   instance *inst = check_open(L);
   return result(L, inst, gatelog_flush(inst->gl));
@@ -477,7 +520,7 @@ __attribute__((visibility("default"))) int luaopen_gatelog(lua_State *L) {
       {"udp_end", l_udp_end},     {"add_bytes", l_add_bytes}, {"flush", l_flush},
       {"reload", l_reload},       {"run", l_run},           {"stats", l_stats},
       {"close", l_close},         {"last_error", l_last_error},
-      {"script_info", l_script_info},
+      {"script_info", l_script_info}, {"expire", l_expire},
       {"register_sender", l_register_sender}, {NULL, NULL}};
   luaL_newmetatable(L, INSTANCE_MT);
   lua_newtable(L);

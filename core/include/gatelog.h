@@ -66,6 +66,9 @@ typedef struct gatelog_send_s gatelog_send_t;
  * core that has closed only frees req. */
 typedef void (*gatelog_send_fn)(gatelog_send_t *req, const char *payload,
                                 size_t len, void *data);
+/* A clock for replaying recorded traffic: wall-clock nanoseconds since the
+ * epoch. See gatelog_options_t.clock. */
+typedef uint64_t (*gatelog_clock_fn)(void *data);
 /* Called once when gatelog_close has finished; `gl` is still valid (for
  * gatelog_stats) during the call and freed right after it returns. */
 typedef void (*gatelog_close_cb)(gatelog_t *gl, void *data);
@@ -109,6 +112,18 @@ typedef struct gatelog_options_s {
                                    and retried; default 30000 */
   int watch;                    /* nonzero: reload when the script file
                                    changes; default 0 */
+  /* For tools that replay recorded traffic or try a policy offline. */
+  gatelog_clock_fn clock;       /* NULL (default): the system clocks. Else
+                                   every timestamp, duration and idle
+                                   expiry is taken from it (it must not go
+                                   backwards); call gatelog_expire as it
+                                   advances */
+  void *clock_data;
+  gatelog_send_fn send_override; /* NULL (default): batches go to the
+                                    script's send. Else to this host sender
+                                    (answer with gatelog_send_done); filter
+                                    and enrich still run */
+  void *send_override_data;
 } gatelog_options_t;
 
 /* on_script_error values. */
@@ -216,6 +231,12 @@ GATELOG_EXTERN int gatelog_add_bytes(gatelog_t *gl, gatelog_sid_t sid,
 /* Seal the open batch now (if it holds a record) and start sending what is
  * ready. Errors: GATELOG_ECLOSED. */
 GATELOG_EXTERN int gatelog_flush(gatelog_t *gl);
+
+/* End every session whose idle timeout has passed by now (by the options'
+ * clock, if one is set). The core's own timer does this on its own; a host
+ * with its own clock calls it as that clock advances. Returns the number
+ * of sessions ended, or GATELOG_ECLOSED. */
+GATELOG_EXTERN int gatelog_expire(gatelog_t *gl);
 
 /* Reload the policy script from its path: build a new Lua state, check it
  * as gatelog_new does (and run filter and enrich once on a synthetic

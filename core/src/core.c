@@ -24,6 +24,14 @@ void gl_set_error(gatelog_t *gl, const char *fmt, ...) {
 
 uint64_t gl_now_ms(gatelog_t *gl) { return uv_now(gl->loop); }
 
+uint64_t gl_now_real(gatelog_t *gl) {
+  return gl->opts.clock ? gl->opts.clock(gl->opts.clock_data) : gl_clock_real_ns();
+}
+
+uint64_t gl_now_mono(gatelog_t *gl) {
+  return gl->opts.clock ? gl->opts.clock(gl->opts.clock_data) : gl_clock_mono_ns();
+}
+
 static void on_pump(uv_idle_t *h);
 
 void gl_schedule_pump(gatelog_t *gl) {
@@ -240,27 +248,46 @@ static void finish_session(gatelog_t *gl, uint32_t idx, const char *reason, uint
   }
 }
 
-static void on_expiry(uv_timer_t *t) {
-  gatelog_t *gl = t->data;
-  uint64_t now = gl_clock_mono_ns();
+/* End UDP sessions idle since before now (at most `limit`); returns how
+ * many, and in *next_ms how long until the next one is due (UINT64_MAX:
+ * none open; 0: more are due now). */
+static int expire_due(gatelog_t *gl, uint64_t now, int limit, uint64_t *next_ms) {
   uint64_t timeout_ns = gl->cfg.udp_idle_timeout_ms * 1000000u;
-  for (int n = 0;; n++) {
+  int n = 0;
+  *next_ms = UINT64_MAX;
+  for (;;) {
     uint32_t idx = gl_table_least_recent(&gl->table, GL_PROTO_UDP);
-    if (idx == GL_NONE) return;
+    if (idx == GL_NONE) return n;
     gl_session *s = gl_table_at(&gl->table, idx);
     if (s->last_mono_ns + timeout_ns > now) {
-      uint64_t wait_ms = (s->last_mono_ns + timeout_ns - now + 999999) / 1000000;
-      uv_timer_start(&gl->expiry_timer, on_expiry, wait_ms, 0);
-      return;
+      *next_ms = (s->last_mono_ns + timeout_ns - now + 999999) / 1000000;
+      return n;
     }
-    if (n == EXPIRE_PER_TICK) { /* let the loop breathe; go on next turn */
-      uv_timer_start(&gl->expiry_timer, on_expiry, 0, 0);
-      return;
+    if (n == limit) {
+      *next_ms = 0;
+      return n;
     }
     /* It ended when it was last active: its start plus the monotonic time
      * it was alive, so a wall-clock step meanwhile does not move it. */
     finish_session(gl, idx, "idle", s->start_real_ns + (s->last_mono_ns - s->start_mono_ns));
+    n++;
   }
+}
+
+static void on_expiry(uv_timer_t *t) {
+  gatelog_t *gl = t->data;
+  uint64_t next_ms;
+  /* A bounded number per callback, so that a mass expiry never holds the
+   * loop; the rest goes on at the next turn. */
+  expire_due(gl, gl_now_mono(gl), EXPIRE_PER_TICK, &next_ms);
+  if (next_ms != UINT64_MAX) uv_timer_start(&gl->expiry_timer, on_expiry, next_ms, 0);
+}
+
+int gatelog_expire(gatelog_t *gl) {
+  if (gl == NULL) return UV_EINVAL;
+  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
+  uint64_t next_ms;
+  return expire_due(gl, gl_now_mono(gl), INT32_MAX, &next_ms);
 }
 
 static int start_session(gatelog_t *gl, int proto, int64_t resource, const gl_addr *src,
@@ -271,8 +298,8 @@ static int start_session(gatelog_t *gl, int proto, int64_t resource, const gl_ad
   s.resource = resource;
   s.src = *src;
   s.dst = *dst;
-  s.start_real_ns = gl_clock_real_ns();
-  s.start_mono_ns = s.last_mono_ns = gl_clock_mono_ns();
+  s.start_real_ns = gl_now_real(gl);
+  s.start_mono_ns = s.last_mono_ns = gl_now_mono(gl);
   do {
     int err = gl_ids_next(&gl->ids, &s.sid);
     if (err) return err;
@@ -321,7 +348,7 @@ int gatelog_udp_track(gatelog_t *gl, int64_t resource_id, const struct sockaddr 
   if (err) return err;
   uint32_t idx = gl_table_find_flow(&gl->table, resource_id, &a, &b);
   if (idx == GL_NONE) return start_session(gl, GL_PROTO_UDP, resource_id, &a, &b, sid);
-  gl_table_touch(&gl->table, idx, gl_clock_mono_ns());
+  gl_table_touch(&gl->table, idx, gl_now_mono(gl));
   *sid = gl_table_at(&gl->table, idx)->sid;
   return 0;
 }
@@ -332,7 +359,7 @@ static int end_session(gatelog_t *gl, gatelog_sid_t sid, int proto) {
   uint32_t idx = gl_table_find_sid(&gl->table, sid);
   if (idx == GL_NONE) return GATELOG_ENOSESSION;
   if (gl_table_at(&gl->table, idx)->proto != proto) return GATELOG_EWRONGPROTO;
-  finish_session(gl, idx, "closed", gl_clock_real_ns());
+  finish_session(gl, idx, "closed", gl_now_real(gl));
   return 0;
 }
 
@@ -348,7 +375,7 @@ int gatelog_add_bytes(gatelog_t *gl, gatelog_sid_t sid, uint64_t tx, uint64_t rx
   gl_session *s = gl_table_at(&gl->table, idx);
   s->bytes_tx += tx;
   s->bytes_rx += rx;
-  gl_table_touch(&gl->table, idx, gl_clock_mono_ns());
+  gl_table_touch(&gl->table, idx, gl_now_mono(gl));
   return 0;
 }
 
@@ -401,6 +428,19 @@ static void free_send(gatelog_send_t *req) {
   free(req);
 }
 
+int gl_send_override(gatelog_t *gl, gl_batch *b) {
+  gatelog_send_t *req = malloc(sizeof(*req) + b->payload_len + 1);
+  if (req == NULL) return UV_ENOMEM;
+  memset(req, 0, sizeof(*req));
+  memcpy(req->payload, b->payload, b->payload_len + 1);
+  req->len = b->payload_len;
+  req->gl = gl;
+  req->ticket = b->ticket;
+  gl_list_push(&gl->sends, &req->node);
+  gl->opts.send_override(req, req->payload, req->len, gl->opts.send_override_data);
+  return 0;
+}
+
 static void run_send_answers(gatelog_t *gl) {
   while (!gl_list_empty(&gl->send_answers)) {
     gatelog_send_t *req = GL_CONTAINER(gl->send_answers.next, gatelog_send_t, node);
@@ -411,7 +451,8 @@ static void run_send_answers(gatelog_t *gl) {
       snprintf(why, sizeof(why), "sender failed (status %d)", req->status);
       err = why;
     }
-    gl_policy_callback(req->policy, req->cb_ref, req->status == 0, err);
+    if (req->policy) gl_policy_callback(req->policy, req->cb_ref, req->status == 0, err);
+    else gl_outbox_answer(gl, req->ticket, req->status == 0, err);
     free_send(req);
   }
 }
@@ -450,7 +491,7 @@ static void finish(gatelog_t *gl) {
   while (!gl_list_empty(&gl->sends)) { /* the host may still answer these */
     gatelog_send_t *req = GL_CONTAINER(gl->sends.next, gatelog_send_t, node);
     gl_list_remove(&req->node);
-    gl_policy_unref(req->policy);
+    if (req->policy) gl_policy_unref(req->policy);
     req->policy = NULL;
     req->gl = NULL;
   }
@@ -503,7 +544,7 @@ int gatelog_close(gatelog_t *gl, uint32_t drain_ms, gatelog_close_cb cb, void *d
   gl->phase = GL_DRAINING;
   gl->close_cb = cb;
   gl->close_data = data;
-  gl->close_real_ns = gl_clock_real_ns();
+  gl->close_real_ns = gl_now_real(gl);
   gl->retry_at_ms = 0;
   uv_timer_stop(&gl->flush_timer);
   uv_timer_stop(&gl->expiry_timer);

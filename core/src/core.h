@@ -68,8 +68,10 @@ typedef struct gl_batch {
 struct gatelog_send_s {
   gl_link node;      /* in gatelog_t.sends, then .send_answers */
   gatelog_t *gl;     /* NULL once the core has closed */
-  gl_policy *policy; /* whose callback gets the answer */
+  gl_policy *policy; /* whose callback gets the answer; NULL for a batch
+                        sent to send_override */
   int cb_ref;
+  uint64_t ticket;   /* the batch's, for send_override */
   int answered;
   int status;
   char *err;
@@ -151,6 +153,11 @@ void gl_set_error(gatelog_t *gl, const char *fmt, ...)
 void gl_apply_config(gatelog_t *gl, const gl_config *next);
 void gl_schedule_pump(gatelog_t *gl);
 uint64_t gl_now_ms(gatelog_t *gl);
+/* Wall and monotonic time in ns, from the options' clock if it has one. */
+uint64_t gl_now_real(gatelog_t *gl);
+uint64_t gl_now_mono(gatelog_t *gl);
+/* Hand a batch to the host's send_override; 0 or UV_ENOMEM. */
+int gl_send_override(gatelog_t *gl, gl_batch *b);
 
 /* outbox.c: batches from record to acknowledgement */
 int gl_outbox_add_record(gatelog_t *gl, const gl_record *r);

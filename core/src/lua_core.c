@@ -39,7 +39,7 @@ static int core_log(lua_State *L) {
 }
 
 static int core_now(lua_State *L) {
-  lua_pushnumber(L, (lua_Number)gl_clock_real_ns() / 1e9);
+  lua_pushnumber(L, (lua_Number)gl_now_real(policy_of(L)->gl) / 1e9);
   return 1;
 }
 

@@ -267,6 +267,10 @@ static void start_send(gatelog_t *gl, gl_batch *b) {
   gl->ninflight++;
   gl->stats.batches_inflight++;
   char *err = NULL;
+  if (gl->opts.send_override) {
+    if (gl_send_override(gl, b) != 0) gl_outbox_answer(gl, b->ticket, 0, "out of memory");
+    return;
+  }
   if (gl_policy_send(p, b, &err) != 0) {
     /* A send that raised after answering keeps its answer. */
     if (b->state == GL_BATCH_INFLIGHT && b->ticket == gl->next_ticket)
