@@ -395,24 +395,37 @@ enum { NSESS = 100000 };
 static uint64_t sid_of(uint32_t i) { return (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ULL; }
 static int is_udp(uint32_t i) { return i % 3 == 0; }
 
-/* Session i: every fifth one over IPv6, so both families share the index. */
+/* Session i's endpoints: every fifth one over IPv6, so both families
+ * share the index. */
+static void make_addrs(uint32_t i, gl_addr *src, gl_addr *dst) {
+  memset(src, 0, sizeof(*src));
+  memset(dst, 0, sizeof(*dst));
+  src->family = dst->family = i % 5 == 0 ? 6 : 4;
+  src->ip[0] = 10;
+  src->ip[1] = (uint8_t)(i >> 16);
+  src->ip[2] = (uint8_t)(i >> 8);
+  src->ip[3] = (uint8_t)i;
+  src->port = (uint16_t)(1024 + i % 50000);
+  dst->ip[0] = 192;
+  dst->ip[3] = 1;
+  dst->port = 53;
+}
+
 static void make_session(uint32_t i, gl_session *s) {
+  gl_addr src, dst;
   memset(s, 0, sizeof(*s));
   s->sid = sid_of(i);
   s->resource = (int64_t)(i % 7);
   s->proto = is_udp(i) ? GL_PROTO_UDP : GL_PROTO_TCP;
   s->last_mono_ns = i;
+  s->start_mono_ns = i;
   s->bytes_tx = i;
-  s->src.family = s->dst.family = i % 5 == 0 ? 6 : 4;
-  s->src.ip[0] = 10;
-  s->src.ip[1] = (uint8_t)(i >> 16);
-  s->src.ip[2] = (uint8_t)(i >> 8);
-  s->src.ip[3] = (uint8_t)i;
-  s->src.port = (uint16_t)(1024 + i % 50000);
-  s->dst.ip[0] = 192;
-  s->dst.ip[3] = 1;
-  s->dst.port = 53;
+  make_addrs(i, &src, &dst);
+  gl_session_set_addrs(s, &src, &dst);
 }
+
+/* Entries an index holds, counting those still in its previous array. */
+static uint32_t held(const gl_index *ix) { return ix->count + ix->old_count; }
 
 /* Walk a protocol's activity list: count, links and order (by activity)
  * must agree. Returns the number of problems. */
@@ -433,11 +446,13 @@ static int list_problems(const gl_table *t, int proto) {
 static void test_table(void) {
   gl_table t;
   gl_session s;
-  gl_table_init(&t, 0x5eedULL);
+  gl_addr src, dst;
+  gl_table_init(&t, 0x5eedULL, 0, 0, 0, 0);
   CHECK(gl_table_find_sid(&t, 1) == GL_NONE);
   make_session(0, &s);
-  CHECK(gl_table_find_flow(&t, s.resource, &s.src, &s.dst) == GL_NONE);
-  CHECK(gl_table_least_recent(&t, GL_PROTO_UDP) == GL_NONE);
+  make_addrs(0, &src, &dst);
+  CHECK(gl_table_find_flow(&t, s.resource, &src, &dst) == GL_NONE);
+  CHECK(gl_table_first(&t, GL_PROTO_UDP) == GL_NONE);
   CHECK(gl_table_next_open(&t, 0) == GL_NONE);
 
   uint32_t *idx = malloc(NSESS * sizeof(*idx));
@@ -451,7 +466,7 @@ static void test_table(void) {
     udp += is_udp(i);
   }
   CHECK(bad == 0);
-  CHECK(t.count == NSESS && t.used == NSESS && t.by_sid.count == NSESS && t.by_flow.count == udp);
+  CHECK(t.count == NSESS && t.used == NSESS && held(&t.by_sid) == NSESS && held(&t.by_flow) == udp);
   CHECK(t.lists[GL_PROTO_UDP].count == udp && t.lists[GL_PROTO_TCP].count == NSESS - udp);
 
   bad = 0;
@@ -459,7 +474,8 @@ static void test_table(void) {
     make_session(i, &s);
     uint32_t got = gl_table_find_sid(&t, s.sid);
     if (got != idx[i] || gl_table_at(&t, got)->bytes_tx != i) bad++;
-    uint32_t flow = gl_table_find_flow(&t, s.resource, &s.src, &s.dst);
+    make_addrs(i, &src, &dst);
+    uint32_t flow = gl_table_find_flow(&t, s.resource, &src, &dst);
     /* TCP sessions are not in the flow index. */
     if (flow != (is_udp(i) ? idx[i] : GL_NONE)) bad++;
   }
@@ -468,14 +484,16 @@ static void test_table(void) {
 
   /* A flow matches only on all of resource, source and destination. */
   make_session(3, &s);
-  CHECK(gl_table_find_flow(&t, s.resource, &s.src, &s.dst) == idx[3]);
-  CHECK(gl_table_find_flow(&t, s.resource + 1, &s.src, &s.dst) == GL_NONE);
-  CHECK(gl_table_find_flow(&t, s.resource, &s.dst, &s.src) == GL_NONE);
-  s.dst.port++;
-  CHECK(gl_table_find_flow(&t, s.resource, &s.src, &s.dst) == GL_NONE);
+  make_addrs(3, &src, &dst);
+  CHECK(gl_table_find_flow(&t, s.resource, &src, &dst) == idx[3]);
+  CHECK(gl_table_find_flow(&t, s.resource + 1, &src, &dst) == GL_NONE);
+  CHECK(gl_table_find_flow(&t, s.resource, &dst, &src) == GL_NONE);
+  dst.port++;
+  CHECK(gl_table_find_flow(&t, s.resource, &src, &dst) == GL_NONE);
 
-  CHECK(gl_table_least_recent(&t, GL_PROTO_UDP) == idx[0]);
-  CHECK(gl_table_least_recent(&t, GL_PROTO_TCP) == idx[1]);
+  CHECK(gl_table_first(&t, GL_PROTO_UDP) == idx[0]);
+  CHECK(gl_table_first(&t, GL_PROTO_TCP) == idx[1]);
+  CHECK(gl_table_least_recent_any(&t) == idx[0]);
 
   /* Remove the even ones in a scattered order (7919 is prime to NSESS/2),
    * so probe runs lose members in their middles, not only at their ends. */
@@ -484,7 +502,7 @@ static void test_table(void) {
     gl_table_remove(&t, idx[i]);
     udp -= is_udp(i);
   }
-  CHECK(t.count == NSESS / 2 && t.by_sid.count == NSESS / 2 && t.by_flow.count == udp);
+  CHECK(t.count == NSESS / 2 && held(&t.by_sid) == NSESS / 2 && held(&t.by_flow) == udp);
   CHECK(t.lists[GL_PROTO_UDP].count == udp && t.lists[GL_PROTO_TCP].count == NSESS / 2 - udp);
 
   bad = 0;
@@ -492,26 +510,26 @@ static void test_table(void) {
     make_session(i, &s);
     uint32_t want = i % 2 ? idx[i] : GL_NONE;
     if (gl_table_find_sid(&t, s.sid) != want) bad++;
-    if (gl_table_find_flow(&t, s.resource, &s.src, &s.dst) != (is_udp(i) ? want : GL_NONE))
-      bad++;
+    make_addrs(i, &src, &dst);
+    if (gl_table_find_flow(&t, s.resource, &src, &dst) != (is_udp(i) ? want : GL_NONE)) bad++;
   }
   CHECK(bad == 0);
   CHECK(list_problems(&t, GL_PROTO_UDP) == 0);
   CHECK(list_problems(&t, GL_PROTO_TCP) == 0);
 
   /* The oldest still open: UDP 0 and TCP 0 went, UDP 3 and TCP 1 remain. */
-  CHECK(gl_table_least_recent(&t, GL_PROTO_UDP) == idx[3]);
-  CHECK(gl_table_least_recent(&t, GL_PROTO_TCP) == idx[1]);
+  CHECK(gl_table_first(&t, GL_PROTO_UDP) == idx[3]);
+  CHECK(gl_table_first(&t, GL_PROTO_TCP) == idx[1]);
   gl_table_touch(&t, idx[3], NSESS + 1);
-  CHECK(gl_table_least_recent(&t, GL_PROTO_UDP) == idx[9]);
+  CHECK(gl_table_first(&t, GL_PROTO_UDP) == idx[9]);
   CHECK(t.lists[GL_PROTO_UDP].tail == idx[3]);
   CHECK(gl_table_at(&t, idx[3])->last_mono_ns == NSESS + 1);
   /* Touching the most recent one again keeps the list as it is. */
   gl_table_touch(&t, idx[3], NSESS + 2);
   CHECK(t.lists[GL_PROTO_UDP].tail == idx[3] && t.lists[GL_PROTO_UDP].count == udp);
-  CHECK(gl_table_least_recent(&t, GL_PROTO_UDP) == idx[9]);
+  CHECK(gl_table_first(&t, GL_PROTO_UDP) == idx[9]);
   CHECK(list_problems(&t, GL_PROTO_UDP) == 0);
-  CHECK(gl_table_least_recent(&t, GL_PROTO_TCP) == idx[1]); /* untouched */
+  CHECK(gl_table_first(&t, GL_PROTO_TCP) == idx[1]); /* untouched */
 
   /* Iteration visits exactly the open slots, in slot order. */
   {
@@ -545,14 +563,99 @@ static void test_table(void) {
   /* Emptying the table leaves nothing indexed or listed. */
   for (uint32_t i = gl_table_next_open(&t, 0); i != GL_NONE; i = gl_table_next_open(&t, i + 1))
     gl_table_remove(&t, i);
-  CHECK(t.count == 0 && t.by_sid.count == 0 && t.by_flow.count == 0);
-  CHECK(gl_table_least_recent(&t, GL_PROTO_UDP) == GL_NONE &&
-        gl_table_least_recent(&t, GL_PROTO_TCP) == GL_NONE);
+  CHECK(t.count == 0 && held(&t.by_sid) == 0 && held(&t.by_flow) == 0);
+  CHECK(gl_table_first(&t, GL_PROTO_UDP) == GL_NONE &&
+        gl_table_first(&t, GL_PROTO_TCP) == GL_NONE);
   CHECK(gl_table_find_sid(&t, sid_of(1)) == GL_NONE);
 
   free(idx);
   gl_table_free(&t);
   CHECK(t.chunks == NULL && t.count == 0 && t.used == 0);
+}
+
+/* Growth moves the index a few probe runs at a time: lookups, inserts and
+ * removals in the middle of it must see every session exactly where it
+ * is, in the new array or the old. */
+static void test_table_growth(void) {
+  gl_table t;
+  gl_session s;
+  uint32_t at[5000];
+  uint32_t n = 0, removed_below = 0;
+  gl_table_init(&t, 7, 0, 0, 0, 0);
+  /* Insert until a growth is under way, then look everything up. */
+  int saw_drain = 0, bad = 0;
+  while (n < 5000) {
+    make_session(n, &s);
+    if (gl_table_insert(&t, &s, &at[n]) != 0) bad++;
+    n++;
+    if (t.by_sid.old != NULL && n > 1100 && !saw_drain) {
+      saw_drain = 1;
+      for (uint32_t i = 0; i < n; i++)
+        if (gl_table_find_sid(&t, sid_of(i)) != at[i]) bad++;
+      /* Remove some of each: ones still in the old array and moved ones. */
+      for (uint32_t i = 0; i < n; i += 3) gl_table_remove(&t, at[i]);
+      removed_below = n;
+      for (uint32_t i = 0; i < n; i++)
+        if (gl_table_find_sid(&t, sid_of(i)) != (i % 3 ? at[i] : GL_NONE)) bad++;
+    }
+  }
+  CHECK(saw_drain);
+  CHECK(bad == 0);
+  CHECK(t.by_sid.old == NULL); /* long since drained */
+  bad = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    int removed = i % 3 == 0 && i < removed_below;
+    if (gl_table_find_sid(&t, sid_of(i)) != (removed ? GL_NONE : at[i])) bad++;
+  }
+  CHECK(bad == 0);
+  CHECK(held(&t.by_sid) == t.count);
+  gl_table_free(&t);
+
+  /* Sized up front: no growth until past the expected count. */
+  gl_table_init(&t, 7, 0, 0, 0, 100000);
+  uint32_t size = t.by_sid.mask + 1;
+  CHECK(size >= 200000);
+  for (uint32_t i = 0; i < 100000; i++) {
+    uint32_t idx;
+    make_session(i, &s);
+    gl_table_insert(&t, &s, &idx);
+  }
+  CHECK(t.by_sid.mask + 1 == size && t.by_sid.old == NULL);
+  gl_table_free(&t);
+}
+
+/* The lists kept only for max_lifetime (start order) and interim records
+ * (next due first), and eviction's least recently active of any kind. */
+static void test_table_lists(void) {
+  gl_table t;
+  gl_session s;
+  uint32_t at[10];
+  gl_table_init(&t, 7, 1, 1, 1, 0);
+  for (uint32_t i = 0; i < 10; i++) {
+    make_session(i, &s);
+    gl_table_insert(&t, &s, &at[i]);
+    CHECK(gl_table_interim(&t, at[i])->seq == 0);
+  }
+  CHECK(gl_table_first(&t, GL_LIST_LIFE) == at[0]);
+  CHECK(gl_table_first(&t, GL_LIST_INTERIM) == at[0]);
+  CHECK(t.lists[GL_LIST_LIFE].count == 10 && t.lists[GL_LIST_INTERIM].count == 10);
+  gl_table_requeue_interim(&t, at[0]);
+  CHECK(gl_table_first(&t, GL_LIST_INTERIM) == at[1]);
+  CHECK(t.lists[GL_LIST_INTERIM].tail == at[0]);
+  CHECK(gl_table_first(&t, GL_LIST_LIFE) == at[0]); /* start order is not activity */
+  gl_table_remove(&t, at[0]);
+  CHECK(gl_table_first(&t, GL_LIST_LIFE) == at[1]);
+  CHECK(t.lists[GL_LIST_INTERIM].tail == at[9]);
+  CHECK(t.lists[GL_LIST_LIFE].count == 9 && t.lists[GL_LIST_INTERIM].count == 9);
+  /* Least recent of either protocol: session 1 (TCP, activity 1), then
+   * after touching it, session 2 (TCP, 2), then 3 (UDP, 3). */
+  CHECK(gl_table_least_recent_any(&t) == at[1]);
+  gl_table_touch(&t, at[1], 100);
+  CHECK(gl_table_least_recent_any(&t) == at[2]);
+  gl_table_touch(&t, at[2], 101);
+  CHECK(gl_table_least_recent_any(&t) == at[3]);
+  CHECK(gl_table_at(&t, at[3])->proto == GL_PROTO_UDP);
+  gl_table_free(&t);
 }
 
 /* ---- record -------------------------------------------------------- */
@@ -667,6 +770,8 @@ int main(void) {
   test_ids();
   test_addr();
   test_table();
+  test_table_growth();
+  test_table_lists();
   test_record();
   return check_summary();
 }

@@ -41,7 +41,8 @@ enum gatelog_errno {
   GATELOG_ECLOSED = GATELOG_ERRNO_BASE - 2,    /* the core is closing or closed */
   GATELOG_ESCRIPT = GATELOG_ERRNO_BASE - 3,    /* the policy script failed to load or is invalid */
   GATELOG_ECONFIG = GATELOG_ERRNO_BASE - 4,    /* an option or script config value is invalid */
-  GATELOG_EWRONGPROTO = GATELOG_ERRNO_BASE - 5 /* tcp_end of a UDP session or the reverse */
+  GATELOG_EWRONGPROTO = GATELOG_ERRNO_BASE - 5, /* tcp_end of a UDP session or the reverse */
+  GATELOG_EFULL = GATELOG_ERRNO_BASE - 6        /* max_sessions reached (table_full = refuse) */
 };
 
 /* Log levels of the log callback. */
@@ -124,10 +125,30 @@ typedef struct gatelog_options_s {
                                     (answer with gatelog_send_done); filter
                                     and enrich still run */
   void *send_override_data;
+  /* Sessions as flow exporters know them (see the README's "Interim
+   * records, timeouts and a bounded table"). */
+  uint64_t active_timeout_ms;   /* 0 (default): off. Else a session open
+                                   this long emits an interim record, and
+                                   again every active_timeout_ms */
+  int log_start;                /* nonzero: a start record (seq 0, no
+                                   endedAt) when a session starts; default 0 */
+  uint64_t tcp_idle_timeout_ms; /* 0 (default): off (the gateway owns TCP
+                                   lifetimes). Else end TCP sessions idle
+                                   this long, endReason "idle" */
+  uint64_t max_lifetime_ms;     /* 0 (default): off. Else end any session
+                                   open this long, endReason "max_lifetime" */
+  uint32_t max_sessions;        /* 0 (default): no bound. Else at most this
+                                   many open sessions */
+  int table_full;               /* GATELOG_EVICT (default): a new session
+                                   ends the least recently active one
+                                   (endReason "evicted"); GATELOG_REFUSE: the
+                                   new one fails with GATELOG_EFULL */
 } gatelog_options_t;
 
 /* on_script_error values. */
 enum { GATELOG_KEEP = 0, GATELOG_DROP = 1 };
+/* table_full values. */
+enum { GATELOG_EVICT = 0, GATELOG_REFUSE = 1 };
 
 typedef struct gatelog_stats_s {
   uint64_t tcp_started;
@@ -137,8 +158,14 @@ typedef struct gatelog_stats_s {
   uint64_t tcp_open;
   uint64_t udp_open;
   uint64_t ended_closed;      /* ended by gatelog_tcp_end / gatelog_udp_end */
-  uint64_t ended_idle;        /* UDP sessions ended by the idle timeout */
+  uint64_t ended_idle;        /* ended by an idle timeout */
   uint64_t ended_shutdown;    /* sessions ended by gatelog_close */
+  uint64_t ended_evicted;     /* ended to make room (max_sessions) */
+  uint64_t ended_max_lifetime;
+  uint64_t ended_other;       /* ended with a reason the gateway gave */
+  uint64_t sessions_refused;  /* refused with GATELOG_EFULL */
+  uint64_t records_interim;   /* interim records emitted */
+  uint64_t records_start;     /* start records emitted */
   uint64_t records_kept;      /* records the filter kept (or no filter) */
   uint64_t records_filtered;  /* records the filter dropped */
   uint64_t script_errors;     /* errors raised by filter, enrich or send */
@@ -198,9 +225,11 @@ GATELOG_EXTERN int gatelog_new(uv_loop_t *loop, const gatelog_options_t *opts,
 
 /* Start a TCP session from `src` to `dst` (AF_INET or AF_INET6 sockaddrs,
  * read during the call only) for the gateway's `resource_id`. Writes a new
- * random, nonzero id, unequal to any open one, to *sid. Errors: UV_EINVAL
+ * random, nonzero id, unequal to any open one, to *sid. With max_sessions
+ * reached, the least recently active session is evicted first, or (with
+ * table_full = GATELOG_REFUSE) GATELOG_EFULL is returned. Errors: UV_EINVAL
  * (NULL argument), UV_EAFNOSUPPORT (another address family; nothing is
- * stored), GATELOG_ECLOSED (after gatelog_close), UV_ENOMEM. */
+ * stored), GATELOG_ECLOSED (after gatelog_close), GATELOG_EFULL, UV_ENOMEM. */
 GATELOG_EXTERN int gatelog_tcp_start(gatelog_t *gl, int64_t resource_id,
                                      const struct sockaddr *src,
                                      const struct sockaddr *dst,
@@ -222,6 +251,14 @@ GATELOG_EXTERN int gatelog_udp_track(gatelog_t *gl, int64_t resource_id,
 /* End an open UDP session (endReason "closed"). Errors as gatelog_tcp_end. */
 GATELOG_EXTERN int gatelog_udp_end(gatelog_t *gl, gatelog_sid_t sid);
 
+/* End an open TCP / UDP session with the gateway's own endReason, e.g.
+ * "upstream_refused" (1 to 64 bytes, no control characters; copied). The
+ * reasons gatelog knows (closed, idle, shutdown, evicted, max_lifetime)
+ * are counted under their own stats, others under ended_other. Errors as
+ * gatelog_tcp_end, and UV_EINVAL for a reason that breaks those rules. */
+GATELOG_EXTERN int gatelog_tcp_end_reason(gatelog_t *gl, gatelog_sid_t sid, const char *reason);
+GATELOG_EXTERN int gatelog_udp_end_reason(gatelog_t *gl, gatelog_sid_t sid, const char *reason);
+
 /* Add `tx` bytes sent and `rx` bytes received to an open session (TCP or
  * UDP) and refresh its last activity. Errors: GATELOG_ENOSESSION,
  * GATELOG_ECLOSED. */
@@ -232,10 +269,11 @@ GATELOG_EXTERN int gatelog_add_bytes(gatelog_t *gl, gatelog_sid_t sid,
  * ready. Errors: GATELOG_ECLOSED. */
 GATELOG_EXTERN int gatelog_flush(gatelog_t *gl);
 
-/* End every session whose idle timeout has passed by now (by the options'
- * clock, if one is set). The core's own timer does this on its own; a host
- * with its own clock calls it as that clock advances. Returns the number
- * of sessions ended, or GATELOG_ECLOSED. */
+/* Do what the timeouts make due by now (by the options' clock, if one is
+ * set): end idle sessions and those past max_lifetime, emit interim
+ * records. The core's own timer does this on its own; a host with its own
+ * clock calls it as that clock advances. Returns the number of sessions
+ * ended plus interim records emitted, or GATELOG_ECLOSED. */
 GATELOG_EXTERN int gatelog_expire(gatelog_t *gl);
 
 /* Reload the policy script from its path: build a new Lua state, check it

@@ -17,6 +17,12 @@ void gl_config_from_options(gl_config *c, const gatelog_options_t *o) {
   c->on_script_error = o->on_script_error;
   c->send_timeout_ms = o->send_timeout_ms;
   c->watch = o->watch;
+  c->active_timeout_ms = o->active_timeout_ms;
+  c->log_start = o->log_start;
+  c->tcp_idle_timeout_ms = o->tcp_idle_timeout_ms;
+  c->max_lifetime_ms = o->max_lifetime_ms;
+  c->max_sessions = o->max_sessions;
+  c->table_full = o->table_full;
 }
 
 int gl_config_check(gatelog_t *gl, const gl_config *c, const char *where) {
@@ -37,6 +43,11 @@ int gl_config_check(gatelog_t *gl, const gl_config *c, const char *where) {
     bad = "on_script_error must be GATELOG_KEEP or GATELOG_DROP";
   else if (c->send_timeout_ms < 1 || c->send_timeout_ms > YEAR_MS)
     bad = "send timeout must be from 1 ms to 365 days";
+  else if (c->active_timeout_ms > YEAR_MS || c->tcp_idle_timeout_ms > YEAR_MS ||
+           c->max_lifetime_ms > YEAR_MS)
+    bad = "active, TCP idle and lifetime timeouts must be at most 365 days";
+  else if (c->table_full != GATELOG_EVICT && c->table_full != GATELOG_REFUSE)
+    bad = "table_full must be GATELOG_EVICT or GATELOG_REFUSE";
   if (bad == NULL) return 0;
   gl_set_error(gl, "%s: %s", where, bad);
   return GATELOG_ECONFIG;
@@ -88,6 +99,28 @@ static int key(lua_State *L, const char *k, gl_config *cfg, gatelog_t *gl) {
   } else if (strcmp(k, "send_timeout") == 0) {
     if ((err = number(L, k, 0.001, 86400 * 365, 0, &v, gl))) return err;
     cfg->send_timeout_ms = (uint64_t)llround(v * 1000);
+  } else if (strcmp(k, "active_timeout") == 0) {
+    if ((err = number(L, k, 0, 86400 * 365, 0, &v, gl))) return err;
+    cfg->active_timeout_ms = (uint64_t)llround(v * 1000);
+  } else if (strcmp(k, "tcp_idle_timeout") == 0) {
+    if ((err = number(L, k, 0, 86400 * 365, 0, &v, gl))) return err;
+    cfg->tcp_idle_timeout_ms = (uint64_t)llround(v * 1000);
+  } else if (strcmp(k, "max_lifetime") == 0) {
+    if ((err = number(L, k, 0, 86400 * 365, 0, &v, gl))) return err;
+    cfg->max_lifetime_ms = (uint64_t)llround(v * 1000);
+  } else if (strcmp(k, "max_sessions") == 0) {
+    if ((err = number(L, k, 0, 1e9, 1, &v, gl))) return err;
+    cfg->max_sessions = (uint32_t)v;
+  } else if (strcmp(k, "log_start") == 0) {
+    return boolean(L, k, &cfg->log_start, gl);
+  } else if (strcmp(k, "table_full") == 0) {
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+    if (strcmp(s, "evict") == 0) cfg->table_full = GATELOG_EVICT;
+    else if (strcmp(s, "refuse") == 0) cfg->table_full = GATELOG_REFUSE;
+    else {
+      gl_set_error(gl, "config.table_full: must be \"evict\" or \"refuse\"");
+      return GATELOG_ECONFIG;
+    }
   } else if (strcmp(k, "access_log") == 0) {
     return boolean(L, k, &cfg->access_log, gl);
   } else if (strcmp(k, "watch") == 0) {

@@ -10,7 +10,6 @@
 #include "policy.h"
 #include "timefmt.h"
 
-#define EXPIRE_PER_TICK 1024   /* sessions ended per expiry callback */
 #define DRAIN_PER_TICK 2048    /* sessions ended per pump while closing */
 
 static _Thread_local char new_error[1024];
@@ -104,17 +103,15 @@ static void close_handles(gatelog_t *gl) {
     uv_close(handles[i], on_handle_closed);
 }
 
-static void on_expiry(uv_timer_t *t);
-
 void gl_apply_config(gatelog_t *gl, const gl_config *next) {
   gl_config old = gl->cfg;
   gl->cfg = *next;
   if (next->flush_interval_ms != old.flush_interval_ms)
     uv_timer_start(&gl->flush_timer, on_flush_timer, next->flush_interval_ms,
                    next->flush_interval_ms);
-  if (next->udp_idle_timeout_ms != old.udp_idle_timeout_ms &&
-      gl_table_least_recent(&gl->table, GL_PROTO_UDP) != GL_NONE)
-    uv_timer_start(&gl->expiry_timer, on_expiry, 0, 0);
+  /* Timeouts, lifetimes and the interim interval: look again now. */
+  gl_expiry_rearm(gl);
+  if (next->max_sessions != old.max_sessions) gl_sessions_fit(gl);
   if (gl->open && gl->open->count >= next->batch_max_records) gl_outbox_seal(gl);
   if (next->queue_max_records < old.queue_max_records) gl_outbox_enforce_cap(gl);
   if (next->send_timeout_ms != old.send_timeout_ms) gl_outbox_check_timeouts(gl);
@@ -157,11 +154,14 @@ int gatelog_new(uv_loop_t *loop, const gatelog_options_t *opts, gatelog_t **out)
   if (err == 0) err = gl_config_check(gl, &gl->cfg, "options");
   if (err == 0 && (err = gl_ids_next(&gl->ids, &seed)) != 0)
     gl_set_error(gl, "gatelog_new: the kernel's random source failed: %s", uv_strerror(err));
-  if (err == 0) {
-    gl_table_init(&gl->table, seed);
-    err = gl_policy_load(gl, gl->script_path, &gl->cfg, &gl->policy);
-  }
+  if (err == 0) err = gl_policy_load(gl, gl->script_path, &gl->cfg, &gl->policy);
   if (err == 0) err = gl_config_check(gl, &gl->cfg, gl->script_path);
+  if (err == 0) {
+    /* With the script's config in: what the table keeps beside each session. */
+    const gl_config *c = &gl->cfg;
+    gl_table_init(&gl->table, seed, c->log_start, c->active_timeout_ms > 0, c->max_lifetime_ms > 0,
+                  c->max_sessions < (1u << 26) ? c->max_sessions : (1u << 26));
+  }
   if (err) {
     if (gl->policy) gl_policy_unref(gl->policy);
     memcpy(new_error, gl->last_error, sizeof(new_error));
@@ -192,192 +192,6 @@ int gatelog_new(uv_loop_t *loop, const gatelog_options_t *opts, gatelog_t **out)
 const char *gatelog_last_error(gatelog_t *gl) { return gl ? gl->last_error : new_error; }
 
 /* ---- sessions -------------------------------------------------------- */
-
-static void access_end_line(gatelog_t *gl, const gl_session *s, const gl_record *r) {
-  if (!gl->cfg.access_log || gl->cfg.log_level < GATELOG_LOG_INFO) return;
-  char hex[17], src[GL_ADDR_STRLEN], dst[GL_ADDR_STRLEN];
-  char started[GL_TIME_STRLEN], ended[GL_TIME_STRLEN], dur[GL_DURATION_STRLEN];
-  gl_hex16(r->sid, hex);
-  gl_addr_format(&r->src, src);
-  gl_addr_format(&r->dst, dst);
-  gl_fmt_time_sec(r->started_ns, started);
-  gl_fmt_time_sec(r->ended_ns, ended);
-  gl_fmt_duration((int64_t)(r->ended_ns - r->started_ns), dur);
-  const char *tag = strcmp(r->end_reason, "closed") == 0 ? "" : r->end_reason;
-  gl_log(gl, GATELOG_LOG_INFO,
-         "ACCESS END%s%s%s session=%s resource=%lld proto=%s src=%s dst=%s started=%s "
-         "ended=%s duration=%s",
-         *tag ? " (" : "", tag, *tag ? ")" : "", hex, (long long)s->resource,
-         gl_proto_name(s->proto), src, dst, started, ended, dur);
-}
-
-/* End a session at wall-clock time end_real_ns (never before it started). */
-static void finish_session(gatelog_t *gl, uint32_t idx, const char *reason, uint64_t end_real_ns) {
-  gl_session *s = gl_table_at(&gl->table, idx);
-  gl_record r;
-  memset(&r, 0, sizeof(r));
-  r.sid = s->sid;
-  r.resource = s->resource;
-  r.proto = s->proto;
-  r.end_reason = reason;
-  r.src = s->src;
-  r.dst = s->dst;
-  r.started_ns = s->start_real_ns;
-  r.ended_ns = end_real_ns > s->start_real_ns ? end_real_ns : s->start_real_ns;
-  r.bytes_tx = s->bytes_tx;
-  r.bytes_rx = s->bytes_rx;
-  gatelog_stats_t *st = &gl->stats;
-  if (s->proto == GL_PROTO_TCP) st->tcp_ended++;
-  else st->udp_ended++;
-  if (reason[0] == 'c') st->ended_closed++;
-  else if (reason[0] == 'i') st->ended_idle++;
-  else st->ended_shutdown++;
-  access_end_line(gl, s, &r);
-  gl_table_remove(&gl->table, idx);
-
-  if (!gl_policy_process(gl->policy, &r)) {
-    st->records_filtered++;
-    return;
-  }
-  st->records_kept++;
-  int err = gl_outbox_add_record(gl, &r);
-  if (err) {
-    st->records_dropped++;
-    gl_log(gl, GATELOG_LOG_ERROR, "record of session %016llx dropped: %s",
-           (unsigned long long)r.sid, gatelog_strerror(err));
-  }
-}
-
-/* End UDP sessions idle since before now (at most `limit`); returns how
- * many, and in *next_ms how long until the next one is due (UINT64_MAX:
- * none open; 0: more are due now). */
-static int expire_due(gatelog_t *gl, uint64_t now, int limit, uint64_t *next_ms) {
-  uint64_t timeout_ns = gl->cfg.udp_idle_timeout_ms * 1000000u;
-  int n = 0;
-  *next_ms = UINT64_MAX;
-  for (;;) {
-    uint32_t idx = gl_table_least_recent(&gl->table, GL_PROTO_UDP);
-    if (idx == GL_NONE) return n;
-    gl_session *s = gl_table_at(&gl->table, idx);
-    if (s->last_mono_ns + timeout_ns > now) {
-      *next_ms = (s->last_mono_ns + timeout_ns - now + 999999) / 1000000;
-      return n;
-    }
-    if (n == limit) {
-      *next_ms = 0;
-      return n;
-    }
-    /* It ended when it was last active: its start plus the monotonic time
-     * it was alive, so a wall-clock step meanwhile does not move it. */
-    finish_session(gl, idx, "idle", s->start_real_ns + (s->last_mono_ns - s->start_mono_ns));
-    n++;
-  }
-}
-
-static void on_expiry(uv_timer_t *t) {
-  gatelog_t *gl = t->data;
-  uint64_t next_ms;
-  /* A bounded number per callback, so that a mass expiry never holds the
-   * loop; the rest goes on at the next turn. */
-  expire_due(gl, gl_now_mono(gl), EXPIRE_PER_TICK, &next_ms);
-  if (next_ms != UINT64_MAX) uv_timer_start(&gl->expiry_timer, on_expiry, next_ms, 0);
-}
-
-int gatelog_expire(gatelog_t *gl) {
-  if (gl == NULL) return UV_EINVAL;
-  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
-  uint64_t next_ms;
-  return expire_due(gl, gl_now_mono(gl), INT32_MAX, &next_ms);
-}
-
-static int start_session(gatelog_t *gl, int proto, int64_t resource, const gl_addr *src,
-                         const gl_addr *dst, gatelog_sid_t *sid) {
-  gl_session s;
-  memset(&s, 0, sizeof(s));
-  s.proto = (uint8_t)proto;
-  s.resource = resource;
-  s.src = *src;
-  s.dst = *dst;
-  s.start_real_ns = gl_now_real(gl);
-  s.start_mono_ns = s.last_mono_ns = gl_now_mono(gl);
-  do {
-    int err = gl_ids_next(&gl->ids, &s.sid);
-    if (err) return err;
-  } while (gl_table_find_sid(&gl->table, s.sid) != GL_NONE);
-  uint32_t idx;
-  int err = gl_table_insert(&gl->table, &s, &idx);
-  if (err) return err;
-  if (proto == GL_PROTO_TCP) gl->stats.tcp_started++;
-  else gl->stats.udp_started++;
-  if (proto == GL_PROTO_UDP && !uv_is_active((uv_handle_t *)&gl->expiry_timer))
-    uv_timer_start(&gl->expiry_timer, on_expiry, gl->cfg.udp_idle_timeout_ms, 0);
-  if (gl->cfg.access_log && gl->cfg.log_level >= GATELOG_LOG_INFO) {
-    char hex[17], a[GL_ADDR_STRLEN], b[GL_ADDR_STRLEN], when[GL_TIME_STRLEN];
-    gl_hex16(s.sid, hex);
-    gl_addr_format(src, a);
-    gl_addr_format(dst, b);
-    gl_fmt_time_sec(s.start_real_ns, when);
-    gl_log(gl, GATELOG_LOG_INFO, "ACCESS START session=%s resource=%lld proto=%s src=%s dst=%s time=%s",
-           hex, (long long)resource, gl_proto_name(proto), a, b, when);
-  }
-  *sid = s.sid;
-  return 0;
-}
-
-static int endpoints(gatelog_t *gl, const struct sockaddr *src, const struct sockaddr *dst,
-                     gatelog_sid_t *sid, gl_addr *a, gl_addr *b) {
-  if (gl == NULL || sid == NULL) return UV_EINVAL;
-  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
-  int err = gl_addr_from_sockaddr(src, a);
-  if (err == 0) err = gl_addr_from_sockaddr(dst, b);
-  return err;
-}
-
-int gatelog_tcp_start(gatelog_t *gl, int64_t resource_id, const struct sockaddr *src,
-                      const struct sockaddr *dst, gatelog_sid_t *sid) {
-  gl_addr a, b;
-  int err = endpoints(gl, src, dst, sid, &a, &b);
-  if (err) return err;
-  return start_session(gl, GL_PROTO_TCP, resource_id, &a, &b, sid);
-}
-
-int gatelog_udp_track(gatelog_t *gl, int64_t resource_id, const struct sockaddr *src,
-                      const struct sockaddr *dst, gatelog_sid_t *sid) {
-  gl_addr a, b;
-  int err = endpoints(gl, src, dst, sid, &a, &b);
-  if (err) return err;
-  uint32_t idx = gl_table_find_flow(&gl->table, resource_id, &a, &b);
-  if (idx == GL_NONE) return start_session(gl, GL_PROTO_UDP, resource_id, &a, &b, sid);
-  gl_table_touch(&gl->table, idx, gl_now_mono(gl));
-  *sid = gl_table_at(&gl->table, idx)->sid;
-  return 0;
-}
-
-static int end_session(gatelog_t *gl, gatelog_sid_t sid, int proto) {
-  if (gl == NULL) return UV_EINVAL;
-  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
-  uint32_t idx = gl_table_find_sid(&gl->table, sid);
-  if (idx == GL_NONE) return GATELOG_ENOSESSION;
-  if (gl_table_at(&gl->table, idx)->proto != proto) return GATELOG_EWRONGPROTO;
-  finish_session(gl, idx, "closed", gl_now_real(gl));
-  return 0;
-}
-
-int gatelog_tcp_end(gatelog_t *gl, gatelog_sid_t sid) { return end_session(gl, sid, GL_PROTO_TCP); }
-
-int gatelog_udp_end(gatelog_t *gl, gatelog_sid_t sid) { return end_session(gl, sid, GL_PROTO_UDP); }
-
-int gatelog_add_bytes(gatelog_t *gl, gatelog_sid_t sid, uint64_t tx, uint64_t rx) {
-  if (gl == NULL) return UV_EINVAL;
-  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
-  uint32_t idx = gl_table_find_sid(&gl->table, sid);
-  if (idx == GL_NONE) return GATELOG_ENOSESSION;
-  gl_session *s = gl_table_at(&gl->table, idx);
-  s->bytes_tx += tx;
-  s->bytes_rx += rx;
-  gl_table_touch(&gl->table, idx, gl_now_mono(gl));
-  return 0;
-}
 
 /* ---- batches and senders --------------------------------------------- */
 
@@ -515,7 +329,7 @@ static void drain_step(gatelog_t *gl) {
     }
     uint32_t idx = gl_table_next_open(&gl->table, gl->close_cursor);
     gl->close_cursor = idx + 1;
-    finish_session(gl, idx, "shutdown", gl->close_real_ns);
+    gl_session_finish(gl, idx, "shutdown", gl->close_real_ns);
   }
   if (gl->table.count == 0) gl_outbox_seal(gl);
 }

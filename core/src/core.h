@@ -29,6 +29,12 @@ typedef struct gl_config {
   int on_script_error;
   uint64_t send_timeout_ms;
   int watch;
+  uint64_t active_timeout_ms;
+  int log_start;
+  uint64_t tcp_idle_timeout_ms;
+  uint64_t max_lifetime_ms;
+  uint32_t max_sessions;
+  int table_full;
 } gl_config;
 
 enum gl_batch_state {
@@ -52,6 +58,7 @@ typedef struct gl_batch {
   int ok;                /* the answer, for GL_BATCH_ANSWERED */
   char *err;             /* the failure, for GL_BATCH_ANSWERED */
   gl_buf json;           /* "[{...},{...}]" */
+  gl_buf reasons;        /* each record's endReason ("" if not final), '\n' after each */
   uint32_t *ends;        /* end offset in json of each record */
   uint32_t ends_cap;
   char *payload;         /* base64(zlib(json)), NUL-terminated */
@@ -123,6 +130,7 @@ struct gatelog_s {
 
   uv_timer_t flush_timer;
   uv_timer_t expiry_timer;
+  uint64_t expiry_at_ms;   /* loop time the expiry timer is armed for */
   uv_timer_t retry_timer;
   uv_timer_t close_timer;
   uv_timer_t send_timer;   /* send_timeout_ms of the oldest send in flight */
@@ -172,6 +180,12 @@ void gl_batch_free(gl_batch *b);
 void gl_outbox_enforce_cap(gatelog_t *gl);
 /* Fail sends older than send_timeout_ms and arm the timer for the next. */
 void gl_outbox_check_timeouts(gatelog_t *gl);
+
+/* sessions.c */
+void gl_session_finish(gatelog_t *gl, uint32_t idx, const char *reason, uint64_t end_real_ns);
+void gl_expiry_fire(uv_timer_t *t);
+void gl_expiry_rearm(gatelog_t *gl);
+void gl_sessions_fit(gatelog_t *gl);
 
 /* reload.c */
 void gl_watch_set(gatelog_t *gl, int on);

@@ -12,6 +12,7 @@ static const struct {
     {GATELOG_ESCRIPT, "ESCRIPT", "the policy script failed to load or is invalid"},
     {GATELOG_ECONFIG, "ECONFIG", "invalid option or script config value"},
     {GATELOG_EWRONGPROTO, "EWRONGPROTO", "the session is of the other protocol"},
+    {GATELOG_EFULL, "EFULL", "the session table is full (max_sessions)"},
 };
 
 const char *gatelog_strerror(int err) {

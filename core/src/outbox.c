@@ -29,6 +29,7 @@ static gl_batch *batch_new(gatelog_t *gl) {
 
 void gl_batch_free(gl_batch *b) {
   gl_buf_free(&b->json);
+  gl_buf_free(&b->reasons);
   free(b->ends);
   free(b->payload);
   free(b->err);
@@ -86,7 +87,11 @@ int gl_outbox_add_record(gatelog_t *gl, const gl_record *r) {
   int err = 0;
   if (b->count > 0) err = gl_buf_append(&b->json, ",", 1);
   if (err == 0) err = gl_record_json(&b->json, r);
+  size_t rmark = b->reasons.len;
+  if (err == 0 && r->final) err = gl_buf_append(&b->reasons, r->end_reason, strlen(r->end_reason));
+  if (err == 0) err = gl_buf_append(&b->reasons, "\n", 1);
   if (err) {
+    b->reasons.len = rmark;
     b->json.len = mark;
     b->json.data[mark] = '\0';
     return err;

@@ -138,12 +138,23 @@ int gl_record_json(gl_buf *b, const gl_record *r) {
   gl_buf_put(b, gl_proto_name(r->proto), 3);
   KEY(b, "\",\"startedAt\":\"");
   gl_buf_put(b, started, sl);
-  KEY(b, "\",\"endedAt\":\"");
-  gl_buf_put(b, ended, el);
+  if (!r->is_start) {
+    KEY(b, "\",\"endedAt\":\"");
+    gl_buf_put(b, ended, el);
+  }
   KEY(b, "\",\"bytesTx\":");
   if ((err = gl_json_uint64(b, r->bytes_tx))) return err;
   if ((err = gl_buf_append(b, ",\"bytesRx\":", 11))) return err;
   if ((err = gl_json_uint64(b, r->bytes_rx))) return err;
+  if (r->with_seq) {
+    if ((err = gl_buf_reserve(b, 96))) return err;
+    if (r->final) KEY(b, ",\"final\":true,\"seq\":");
+    else KEY(b, ",\"final\":false,\"seq\":");
+    if ((err = gl_json_uint64(b, r->seq)) || (err = gl_buf_append(b, ",\"deltaTx\":", 11)) ||
+        (err = gl_json_uint64(b, r->delta_tx)) || (err = gl_buf_append(b, ",\"deltaRx\":", 11)) ||
+        (err = gl_json_uint64(b, r->delta_rx)))
+      return err;
+  }
   for (uint32_t i = 0; x != NULL && i < x->n; i++) {
     const gl_extra *e = &x->v[i];
     if ((err = gl_buf_append(b, ",", 1))) return err;

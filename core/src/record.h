@@ -34,6 +34,12 @@ typedef struct gl_record {
   gl_addr src, dst;
   uint64_t started_ns, ended_ns; /* wall clock */
   uint64_t bytes_tx, bytes_rx;
+  /* With interim or start records on (with_seq): */
+  int with_seq;      /* write final, seq, deltaTx, deltaRx */
+  int final;         /* the session's last record */
+  int is_start;      /* a start record: no endedAt */
+  uint32_t seq;
+  uint64_t delta_tx, delta_rx; /* since the session's previous record */
   gl_extras *extras; /* NULL: nothing added */
 } gl_record;
 
@@ -59,8 +65,10 @@ static inline const char *gl_extras_str(const gl_extras *x, uint32_t off) {
 }
 
 /* Append the record as one JSON object of the default codec: the
- * reference's keys in its order, then the enrichment keys in the order
- * they were first set. 0 or UV_ENOMEM. */
+ * reference's keys in its order (endedAt left out of a start record),
+ * then, with interim or start records on, final, seq, deltaTx and deltaRx,
+ * then the enrichment keys in the order they were first set. 0 or
+ * UV_ENOMEM. */
 int gl_record_json(gl_buf *b, const gl_record *r);
 
 #endif

@@ -27,13 +27,18 @@ enum field {
   F_SOURCE_PORT,
   F_DEST_IP,
   F_DEST_PORT,
-  F_END_REASON
+  F_END_REASON,
+  F_FINAL,
+  F_SEQ,
+  F_DELTA_TX,
+  F_DELTA_RX
 };
 
 static const char *const field_names[] = {
     NULL,        "sessionId", "resourceId", "protocol", "sourceAddr",
     "destAddr",  "startedAt", "endedAt",    "bytesTx",  "bytesRx",
-    "sourceIp",  "sourcePort", "destIp",    "destPort", "endReason"};
+    "sourceIp",  "sourcePort", "destIp",    "destPort", "endReason",
+    "final",     "seq",       "deltaTx",    "deltaRx"};
 
 static enum field field_of(lua_State *L, int key) {
   lua_pushvalue(L, key);
@@ -76,14 +81,24 @@ static int view_index(lua_State *L) {
       else push_addr(L, &r->dst, 1);
       break;
     case F_STARTED_AT: lua_pushlstring(L, buf, gl_fmt_time_nano(r->started_ns, buf)); break;
-    case F_ENDED_AT: lua_pushlstring(L, buf, gl_fmt_time_nano(r->ended_ns, buf)); break;
+    case F_ENDED_AT:
+      if (r->is_start) return 0;
+      lua_pushlstring(L, buf, gl_fmt_time_nano(r->ended_ns, buf));
+      break;
     case F_BYTES_TX: lua_pushnumber(L, (lua_Number)r->bytes_tx); break;
     case F_BYTES_RX: lua_pushnumber(L, (lua_Number)r->bytes_rx); break;
     case F_SOURCE_IP: push_addr(L, &r->src, 0); break;
     case F_SOURCE_PORT: lua_pushinteger(L, r->src.port); break;
     case F_DEST_IP: push_addr(L, &r->dst, 0); break;
     case F_DEST_PORT: lua_pushinteger(L, r->dst.port); break;
-    case F_END_REASON: lua_pushstring(L, r->end_reason); break;
+    case F_END_REASON:
+      if (!r->final) return 0;
+      lua_pushstring(L, r->end_reason);
+      break;
+    case F_FINAL: lua_pushboolean(L, r->final); break;
+    case F_SEQ: lua_pushnumber(L, r->seq); break;
+    case F_DELTA_TX: lua_pushnumber(L, (lua_Number)r->delta_tx); break;
+    case F_DELTA_RX: lua_pushnumber(L, (lua_Number)r->delta_rx); break;
     case F_NONE: {
       size_t len;
       const char *key = lua_tolstring(L, 2, &len);
@@ -189,8 +204,8 @@ static int batch_index(lua_State *L) {
 void gl_view_install(gl_policy *p) {
   lua_State *L = p->L;
   luaL_newmetatable(L, VIEW_MT);
-  lua_createtable(L, 0, F_END_REASON);
-  for (int f = F_SESSION_ID; f <= F_END_REASON; f++) {
+  lua_createtable(L, 0, F_DELTA_RX);
+  for (int f = F_SESSION_ID; f <= F_DELTA_RX; f++) {
     lua_pushinteger(L, f);
     lua_setfield(L, -2, field_names[f]);
   }

@@ -17,6 +17,21 @@ static void set_reload_error(gatelog_t *gl) {
   gl->last_reload_error = strdup(gl->last_error);
 }
 
+/* What the session table keeps beside each session is fixed when the
+ * core starts: a reload cannot turn those features on or off. */
+static int check_live(gatelog_t *gl, const gl_config *c) {
+  const char *key = NULL;
+  if ((c->log_start || c->active_timeout_ms > 0) != gl->table.with_interim ||
+      (c->active_timeout_ms > 0) != gl->table.interim_queue)
+    key = c->active_timeout_ms > 0 || gl->table.interim_queue ? "active_timeout" : "log_start";
+  else if ((c->max_lifetime_ms > 0) != gl->table.with_life)
+    key = "max_lifetime";
+  if (key == NULL) return 0;
+  gl_set_error(gl, "%s: config.%s: turning it on or off cannot be applied live; restart to change it",
+               gl->script_path, key);
+  return GATELOG_ECONFIG;
+}
+
 int gatelog_reload(gatelog_t *gl) {
   if (gl == NULL) return UV_EINVAL;
   if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
@@ -25,6 +40,7 @@ int gatelog_reload(gatelog_t *gl) {
   gl_policy *next = NULL;
   int err = gl_policy_load(gl, gl->script_path, &cfg, &next);
   if (err == 0) err = gl_config_check(gl, &cfg, gl->script_path);
+  if (err == 0) err = check_live(gl, &cfg);
   if (err) {
     if (next) gl_policy_unref(next);
     gl->stats.reload_failures++;
