@@ -140,6 +140,20 @@ static void read_options(lua_State *L, instance *inst, gatelog_options_t *o) {
     } else if (strcmp(key, "on_script_error") == 0) {
       static const char *const modes[] = {"keep", "drop", NULL};
       o->on_script_error = luaL_checkoption(L, -1, NULL, modes);
+    } else if (strcmp(key, "active_timeout") == 0) {
+      o->active_timeout_ms = (uint64_t)(opt_number(L, key, 0, 3.2e7) * 1000 + 0.5);
+    } else if (strcmp(key, "tcp_idle_timeout") == 0) {
+      o->tcp_idle_timeout_ms = (uint64_t)(opt_number(L, key, 0, 3.2e7) * 1000 + 0.5);
+    } else if (strcmp(key, "max_lifetime") == 0) {
+      o->max_lifetime_ms = (uint64_t)(opt_number(L, key, 0, 3.2e7) * 1000 + 0.5);
+    } else if (strcmp(key, "max_sessions") == 0) {
+      o->max_sessions = (uint32_t)opt_number(L, key, 0, 1e9);
+    } else if (strcmp(key, "log_start") == 0) {
+      luaL_checktype(L, -1, LUA_TBOOLEAN);
+      o->log_start = lua_toboolean(L, -1);
+    } else if (strcmp(key, "table_full") == 0) {
+      static const char *const modes[] = {"evict", "refuse", NULL};
+      o->table_full = luaL_checkoption(L, -1, NULL, modes);
     } else if (strcmp(key, "clock") == 0) {
       luaL_checktype(L, -1, LUA_TFUNCTION);
       lua_pushvalue(L, -1);
@@ -338,8 +352,19 @@ static int end_by(lua_State *L, int (*fn)(gatelog_t *, gatelog_sid_t)) {
   return result(L, inst, fn(inst->gl, sid));
 }
 
-static int l_tcp_end(lua_State *L) { return end_by(L, gatelog_tcp_end); }
-static int l_udp_end(lua_State *L) { return end_by(L, gatelog_udp_end); }
+/* tcp_end(sid [, reason]) and udp_end(sid [, reason]) */
+static int end_with(lua_State *L, int (*plain)(gatelog_t *, gatelog_sid_t),
+                    int (*with_reason)(gatelog_t *, gatelog_sid_t, const char *)) {
+  if (lua_isnoneornil(L, 3)) return end_by(L, plain);
+  instance *inst = check_open(L);
+  const char *reason = luaL_checkstring(L, 3);
+  gatelog_sid_t sid;
+  if (check_sid(L, 2, &sid) != 0) return push_error(L, UV_EINVAL, "a session id is 16 hex digits");
+  return result(L, inst, with_reason(inst->gl, sid, reason));
+}
+
+static int l_tcp_end(lua_State *L) { return end_with(L, gatelog_tcp_end, gatelog_tcp_end_reason); }
+static int l_udp_end(lua_State *L) { return end_with(L, gatelog_udp_end, gatelog_udp_end_reason); }
 
 static uint64_t check_count(lua_State *L, int idx) {
   double v = luaL_checknumber(L, idx);
@@ -405,6 +430,8 @@ static const struct {
     STAT(tcp_started),      STAT(tcp_ended),        STAT(udp_started),
     STAT(udp_ended),        STAT(tcp_open),         STAT(udp_open),
     STAT(ended_closed),     STAT(ended_idle),       STAT(ended_shutdown),
+    STAT(ended_evicted),    STAT(ended_max_lifetime), STAT(ended_other),
+    STAT(sessions_refused), STAT(records_interim),  STAT(records_start),
     STAT(records_kept),     STAT(records_filtered), STAT(script_errors),
     STAT(filter_errors),    STAT(enrich_errors),    STAT(send_errors),
     STAT(batches_sealed),   STAT(batches_sent),     STAT(batches_failed),

@@ -107,7 +107,7 @@ function M.new(opts)
   end))
   -- Keep an acknowledged batch and its records.
   function cap.accept(b)
-    b.records = M.decode(b.payload)
+    b.records = b.records or M.decode(b.payload)
     cap.batches[#cap.batches + 1] = b
     for _, r in ipairs(b.records) do cap.records[#cap.records + 1] = r end
   end

@@ -399,6 +399,8 @@ static void push_batch(gl_policy *p, gl_batch *b) {
   /* Record boundaries, so that b.ndjson can be built only when asked for. */
   lua_pushlstring(L, (const char *)b->ends, b->count * sizeof(uint32_t));
   lua_rawseti(L, -2, 0);
+  lua_pushlstring(L, b->reasons.data ? b->reasons.data : "", b->reasons.len);
+  lua_rawseti(L, -2, -1);
   lua_rawgeti(L, LUA_REGISTRYINDEX, p->batch_mt_ref);
   lua_setmetatable(L, -2);
 }

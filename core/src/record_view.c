@@ -176,19 +176,17 @@ gl_view *gl_view_new(lua_State *L) {
 }
 
 /* b.ndjson: the records one a line, built from b.json and the record
- * boundaries on first access, then cached in the table. */
-static int batch_index(lua_State *L) {
-  if (lua_type(L, 2) != LUA_TSTRING || strcmp(lua_tostring(L, 2), "ndjson") != 0) return 0;
+ * boundaries. */
+static void push_ndjson(lua_State *L) {
   size_t jlen, elen;
   lua_getfield(L, 1, "json");
   const char *json = lua_tolstring(L, -1, &jlen);
   lua_rawgeti(L, 1, 0);
   const char *ends = lua_tolstring(L, -1, &elen);
-  if (json == NULL || ends == NULL) return 0;
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   size_t start = 1; /* past '[' */
-  for (size_t i = 0; i < elen / sizeof(uint32_t); i++) {
+  for (size_t i = 0; json && ends && i < elen / sizeof(uint32_t); i++) {
     uint32_t end;
     memcpy(&end, ends + i * sizeof(uint32_t), sizeof(end));
     luaL_addlstring(&b, json + start, end - start);
@@ -196,8 +194,51 @@ static int batch_index(lua_State *L) {
     start = end + 1; /* past ',' */
   }
   luaL_pushresult(&b);
+}
+
+/* b.records: the records as Lua tables, for codecs other than the
+ * default: what b.json holds, plus endReason for a session's last record
+ * and, where interim records are off, final = true. */
+static void push_records(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1)); /* cjson.decode */
+  lua_getfield(L, 1, "json");
+  lua_call(L, 1, 1);
+  int recs = lua_gettop(L);
+  size_t len;
+  lua_rawgeti(L, 1, -1);
+  const char *reasons = lua_tolstring(L, -1, &len);
+  const char *p = reasons, *end = reasons ? reasons + len : NULL;
+  for (int i = 1; p && p < end; i++) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    if (nl == NULL) break;
+    lua_rawgeti(L, recs, i);
+    if (lua_istable(L, -1)) {
+      if (nl > p) {
+        lua_pushlstring(L, p, (size_t)(nl - p));
+        lua_setfield(L, -2, "endReason");
+      }
+      lua_getfield(L, -1, "final");
+      if (lua_isnil(L, -1)) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -3, "final");
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    p = nl + 1;
+  }
+  lua_settop(L, recs);
+}
+
+/* Fields of the batch table built only when a script reads them, then
+ * kept in the table. */
+static int batch_index(lua_State *L) {
+  const char *key = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "";
+  if (strcmp(key, "ndjson") == 0) push_ndjson(L);
+  else if (strcmp(key, "records") == 0) push_records(L);
+  else return 0;
   lua_pushvalue(L, -1);
-  lua_setfield(L, 1, "ndjson");
+  lua_setfield(L, 1, key);
   return 1;
 }
 
@@ -224,7 +265,12 @@ void gl_view_install(gl_policy *p) {
   p->view_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
   lua_createtable(L, 0, 1);
-  lua_pushcfunction(L, batch_index);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "cjson");
+  if (lua_pcall(L, 1, 1, 0) == 0) lua_getfield(L, -1, "decode");
+  else lua_pushnil(L); /* without cjson, reading b.records raises */
+  lua_remove(L, -2);
+  lua_pushcclosure(L, batch_index, 1);
   lua_setfield(L, -2, "__index");
   p->batch_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
