@@ -151,6 +151,9 @@ static void read_options(lua_State *L, instance *inst, gatelog_options_t *o) {
     } else if (strcmp(key, "log_start") == 0) {
       luaL_checktype(L, -1, LUA_TBOOLEAN);
       o->log_start = lua_toboolean(L, -1);
+    } else if (strcmp(key, "compressor") == 0) {
+      static const char *const kinds[] = {"auto", "zlib", "libdeflate", NULL};
+      o->compressor = luaL_checkoption(L, -1, NULL, kinds);
     } else if (strcmp(key, "table_full") == 0) {
       static const char *const modes[] = {"evict", "refuse", NULL};
       o->table_full = luaL_checkoption(L, -1, NULL, modes);
@@ -432,6 +435,7 @@ static const struct {
     STAT(ended_closed),     STAT(ended_idle),       STAT(ended_shutdown),
     STAT(ended_evicted),    STAT(ended_max_lifetime), STAT(ended_other),
     STAT(sessions_refused), STAT(records_interim),  STAT(records_start),
+    STAT(callbacks),        STAT(callback_max_ns),
     STAT(records_kept),     STAT(records_filtered), STAT(script_errors),
     STAT(filter_errors),    STAT(enrich_errors),    STAT(send_errors),
     STAT(batches_sealed),   STAT(batches_sent),     STAT(batches_failed),

@@ -90,7 +90,11 @@ typedef struct gatelog_options_s {
                                    >= batch_max_records */
   uint64_t udp_idle_timeout_ms; /* end a UDP session this long after its last
                                    activity; default 120000 */
-  int compression_level;        /* zlib level 0..9; default 6 */
+  int compression_level;        /* 0..9; default 6 */
+  int compressor;               /* GATELOG_COMPRESS_AUTO (default):
+                                   libdeflate if built with it, else zlib;
+                                   or _ZLIB, _LIBDEFLATE. Either writes the
+                                   zlib format (RFC 1950) */
   uint32_t max_inflight;        /* batches handed to send at once; default 4 */
   int access_log;               /* nonzero: ACCESS START/END lines; default 1 */
   int log_level;                /* lines above this level are not emitted;
@@ -147,6 +151,8 @@ typedef struct gatelog_options_s {
 
 /* on_script_error values. */
 enum { GATELOG_KEEP = 0, GATELOG_DROP = 1 };
+/* compressor values. */
+enum { GATELOG_COMPRESS_AUTO = 0, GATELOG_COMPRESS_ZLIB = 1, GATELOG_COMPRESS_LIBDEFLATE = 2 };
 /* table_full values. */
 enum { GATELOG_EVICT = 0, GATELOG_REFUSE = 1 };
 
@@ -166,6 +172,8 @@ typedef struct gatelog_stats_s {
   uint64_t sessions_refused;  /* refused with GATELOG_EFULL */
   uint64_t records_interim;   /* interim records emitted */
   uint64_t records_start;     /* start records emitted */
+  uint64_t callbacks;         /* gatelog's libuv callbacks run */
+  uint64_t callback_max_ns;   /* the longest of them, wall time */
   uint64_t records_kept;      /* records the filter kept (or no filter) */
   uint64_t records_filtered;  /* records the filter dropped */
   uint64_t script_errors;     /* errors raised by filter, enrich or send */

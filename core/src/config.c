@@ -17,6 +17,7 @@ void gl_config_from_options(gl_config *c, const gatelog_options_t *o) {
   c->on_script_error = o->on_script_error;
   c->send_timeout_ms = o->send_timeout_ms;
   c->watch = o->watch;
+  c->compressor = o->compressor;
   c->active_timeout_ms = o->active_timeout_ms;
   c->log_start = o->log_start;
   c->tcp_idle_timeout_ms = o->tcp_idle_timeout_ms;
@@ -48,6 +49,10 @@ int gl_config_check(gatelog_t *gl, const gl_config *c, const char *where) {
     bad = "active, TCP idle and lifetime timeouts must be at most 365 days";
   else if (c->table_full != GATELOG_EVICT && c->table_full != GATELOG_REFUSE)
     bad = "table_full must be GATELOG_EVICT or GATELOG_REFUSE";
+  else if (c->compressor < GATELOG_COMPRESS_AUTO || c->compressor > GATELOG_COMPRESS_LIBDEFLATE)
+    bad = "compressor must be GATELOG_COMPRESS_AUTO, _ZLIB or _LIBDEFLATE";
+  else if (!gl_deflate_have(c->compressor))
+    bad = "compressor: this build has no libdeflate (GATELOG_LIBDEFLATE=OFF or not found)";
   if (bad == NULL) return 0;
   gl_set_error(gl, "%s: %s", where, bad);
   return GATELOG_ECONFIG;
@@ -119,6 +124,15 @@ static int key(lua_State *L, const char *k, gl_config *cfg, gatelog_t *gl) {
     else if (strcmp(s, "refuse") == 0) cfg->table_full = GATELOG_REFUSE;
     else {
       gl_set_error(gl, "config.table_full: must be \"evict\" or \"refuse\"");
+      return GATELOG_ECONFIG;
+    }
+  } else if (strcmp(k, "compressor") == 0) {
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+    if (strcmp(s, "auto") == 0) cfg->compressor = GATELOG_COMPRESS_AUTO;
+    else if (strcmp(s, "zlib") == 0) cfg->compressor = GATELOG_COMPRESS_ZLIB;
+    else if (strcmp(s, "libdeflate") == 0) cfg->compressor = GATELOG_COMPRESS_LIBDEFLATE;
+    else {
+      gl_set_error(gl, "config.compressor: must be \"auto\", \"zlib\" or \"libdeflate\"");
       return GATELOG_ECONFIG;
     }
   } else if (strcmp(k, "access_log") == 0) {

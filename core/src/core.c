@@ -23,6 +23,14 @@ void gl_set_error(gatelog_t *gl, const char *fmt, ...) {
 
 uint64_t gl_now_ms(gatelog_t *gl) { return uv_now(gl->loop); }
 
+uint64_t gl_cb_begin(void) { return gl_clock_mono_ns(); }
+
+void gl_cb_end(gatelog_t *gl, uint64_t t0) {
+  uint64_t took = gl_clock_mono_ns() - t0;
+  gl->stats.callbacks++;
+  if (took > gl->stats.callback_max_ns) gl->stats.callback_max_ns = took;
+}
+
 uint64_t gl_now_real(gatelog_t *gl) {
   return gl->opts.clock ? gl->opts.clock(gl->opts.clock_data) : gl_clock_real_ns();
 }
@@ -70,8 +78,10 @@ static void free_core(gatelog_t *gl) {
 
 static void on_flush_timer(uv_timer_t *t) {
   gatelog_t *gl = t->data;
+  uint64_t t0 = gl_cb_begin();
   gl_outbox_seal(gl);
   gl_schedule_pump(gl);
+  gl_cb_end(gl, t0);
 }
 
 static int init_timer(gatelog_t *gl, uv_timer_t *t) {
@@ -143,6 +153,7 @@ int gatelog_new(uv_loop_t *loop, const gatelog_options_t *opts, gatelog_t **out)
   gl_list_init(&gl->sends);
   gl_list_init(&gl->send_answers);
   gl_list_init(&gl->file_queues);
+  gl_list_init(&gl->to_compress);
   gl->phase = GL_OPEN;
   gl_config_from_options(&gl->cfg, opts);
   uint64_t seed = 0;
@@ -336,11 +347,14 @@ static void drain_step(gatelog_t *gl) {
 
 static void on_close_deadline(uv_timer_t *t) {
   gatelog_t *gl = t->data;
+  uint64_t t0 = gl_cb_begin();
   if (gl->phase == GL_DRAINING) finish(gl);
+  gl_cb_end(gl, t0);
 }
 
 static void on_pump(uv_idle_t *h) {
   gatelog_t *gl = h->data;
+  uint64_t t0 = gl_cb_begin();
   uv_idle_stop(h);
   run_send_answers(gl);
   if (gl->phase == GL_DRAINING) drain_step(gl);
@@ -350,6 +364,7 @@ static void on_pump(uv_idle_t *h) {
     finish(gl);
   else if (gl->phase == GL_FINISHING)
     maybe_teardown(gl);
+  gl_cb_end(gl, t0);
 }
 
 int gatelog_close(gatelog_t *gl, uint32_t drain_ms, gatelog_close_cb cb, void *data) {

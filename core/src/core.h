@@ -29,6 +29,7 @@ typedef struct gl_config {
   int on_script_error;
   uint64_t send_timeout_ms;
   int watch;
+  int compressor;
   uint64_t active_timeout_ms;
   int log_start;
   uint64_t tcp_idle_timeout_ms;
@@ -38,6 +39,7 @@ typedef struct gl_config {
 } gl_config;
 
 enum gl_batch_state {
+  GL_BATCH_SEALED,      /* waiting for the pump to hand it to the pool */
   GL_BATCH_COMPRESSING, /* on the thread pool */
   GL_BATCH_READY,       /* compressed, waiting for (another) send */
   GL_BATCH_INFLIGHT,    /* handed to send, waiting for done */
@@ -46,7 +48,7 @@ enum gl_batch_state {
 
 typedef struct gl_batch {
   gl_link node;          /* in gatelog_t.outbox, oldest first */
-  gl_link answer_node;   /* in gatelog_t.inflight, then in .answered */
+  gl_link answer_node;   /* in gatelog_t.to_compress, or .inflight then .answered */
   gatelog_t *gl;
   uint64_t seq;          /* seal order */
   uint64_t id;           /* idempotency key, stable across retries */
@@ -66,6 +68,7 @@ typedef struct gl_batch {
   size_t zlib_len;
   uint64_t sent_ms;      /* loop time of the current send */
   int level;             /* compression level used */
+  int compressor;        /* GATELOG_COMPRESS_ZLIB or _LIBDEFLATE */
   int work_err;
   uv_work_t work;
   gl_policy *policy;     /* the policy whose send holds it */
@@ -116,6 +119,7 @@ struct gatelog_s {
 
   gl_batch *open;          /* the batch records are appended to */
   gl_link outbox;          /* sealed batches, oldest first */
+  gl_link to_compress;     /* sealed batches the pump hands to the pool */
   gl_link inflight;        /* batches waiting for done */
   gl_link answered;        /* batches whose done came, to be settled */
   gl_link sends;           /* host sends waiting for gatelog_send_done */
@@ -161,6 +165,9 @@ void gl_set_error(gatelog_t *gl, const char *fmt, ...)
 void gl_apply_config(gatelog_t *gl, const gl_config *next);
 void gl_schedule_pump(gatelog_t *gl);
 uint64_t gl_now_ms(gatelog_t *gl);
+/* Bracket each of gatelog's libuv callbacks: the stats keep the longest. */
+uint64_t gl_cb_begin(void);
+void gl_cb_end(gatelog_t *gl, uint64_t t0);
 /* Wall and monotonic time in ns, from the options' clock if it has one. */
 uint64_t gl_now_real(gatelog_t *gl);
 uint64_t gl_now_mono(gatelog_t *gl);
@@ -190,6 +197,10 @@ void gl_sessions_fit(gatelog_t *gl);
 /* reload.c */
 void gl_watch_set(gatelog_t *gl, int on);
 void gl_watch_event(uv_fs_event_t *h, const char *name, int events, int status);
+
+/* deflate.c: base64(zlib(json)) into b->payload; on the thread pool */
+void gl_deflate_batch(gl_batch *b);
+int gl_deflate_have(int compressor);
 
 /* file_append.c */
 int gl_file_append(gatelog_t *gl, gl_policy *p, const char *path, const char *data,

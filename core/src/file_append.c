@@ -67,6 +67,7 @@ static void append_done(uv_work_t *work, int status) {
   file_queue *q = work->data;
   gatelog_t *gl = q->gl;
   append_req *r = q->head;
+  uint64_t t0 = gl_cb_begin();
   gl->pending_work--;
   q->head = r->next;
   if (q->head == NULL) q->tail = NULL;
@@ -82,6 +83,7 @@ static void append_done(uv_work_t *work, int status) {
   free(r);
   start_next(q);
   gl_schedule_pump(gl); /* a close may be waiting for this work */
+  gl_cb_end(gl, t0);
 }
 
 static void start_next(file_queue *q) {

@@ -9,9 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
-#include "base64.h"
 #include "policy.h"
 
 static gl_batch *batch_new(gatelog_t *gl) {
@@ -46,9 +44,15 @@ static void forget(gatelog_t *gl, gl_batch *b) {
 static void release(gatelog_t *gl, gl_batch *b) {
   if (b->policy) gl_policy_unref(b->policy);
   b->policy = NULL;
-  if (b->state == GL_BATCH_COMPRESSING) b->dropped = 1; /* freed when the work ends */
-  else gl_batch_free(b);
-  (void)gl;
+  if (b->state == GL_BATCH_COMPRESSING) {
+    b->dropped = 1; /* freed when the work ends */
+    return;
+  }
+  if (b->state == GL_BATCH_SEALED) {
+    gl_list_remove(&b->answer_node);
+    gl->pending_work--;
+  }
+  gl_batch_free(b);
 }
 
 /* Drop whole batches, oldest first, until the records held fit the cap.
@@ -114,39 +118,17 @@ int gl_outbox_add_record(gatelog_t *gl, const gl_record *r) {
   return 0;
 }
 
-static void compress_work(uv_work_t *w) {
-  gl_batch *b = w->data;
-  uLongf zlen = compressBound((uLong)b->json.len);
-  unsigned char *z = malloc(zlen);
-  if (z == NULL) {
-    b->work_err = UV_ENOMEM;
-    return;
-  }
-  if (compress2(z, &zlen, (const Bytef *)b->json.data, (uLong)b->json.len, b->level) != Z_OK) {
-    free(z);
-    b->work_err = UV_ENOMEM;
-    return;
-  }
-  b->payload_len = gl_base64_len(zlen);
-  b->payload = malloc(b->payload_len + 1);
-  if (b->payload == NULL) {
-    free(z);
-    b->work_err = UV_ENOMEM;
-    return;
-  }
-  gl_base64_encode(z, zlen, b->payload);
-  b->payload[b->payload_len] = '\0';
-  b->zlib_len = zlen;
-  free(z);
-}
+static void compress_work(uv_work_t *w) { gl_deflate_batch(w->data); }
 
 static void compress_done(uv_work_t *w, int status) {
   gl_batch *b = w->data;
   gatelog_t *gl = b->gl;
+  uint64_t t0 = gl_cb_begin();
   gl->pending_work--;
   if (b->dropped) {
     gl_batch_free(b);
     gl_schedule_pump(gl);
+    gl_cb_end(gl, t0);
     return;
   }
   if (status == 0) status = b->work_err;
@@ -162,8 +144,12 @@ static void compress_done(uv_work_t *w, int status) {
     gl->stats.bytes_compressed += b->zlib_len;
   }
   gl_schedule_pump(gl);
+  gl_cb_end(gl, t0);
 }
 
+/* Seal the open batch. It is handed to the thread pool by the pump, not
+ * here: a seal happens inside a session call, which must stay short (a
+ * thread wake-up costs microseconds). */
 void gl_outbox_seal(gatelog_t *gl) {
   gl_batch *b = gl->open;
   if (b == NULL || b->count == 0) return;
@@ -172,19 +158,30 @@ void gl_outbox_seal(gatelog_t *gl) {
   b->seq = gl->next_seq++;
   if (gl_ids_next(&gl->ids, &b->id) != 0) b->id = b->seq ^ (uint64_t)(uintptr_t)b;
   b->level = gl->cfg.compression_level;
-  b->state = GL_BATCH_COMPRESSING;
+  b->compressor = gl->cfg.compressor;
+  b->state = GL_BATCH_SEALED;
   gl->stats.batches_sealed++;
   gl->stats.batches_queued++;
   gl->stats.bytes_json += b->json.len;
   gl_list_push(&gl->outbox, &b->node);
-  b->work.data = b;
+  gl_list_push(&gl->to_compress, &b->answer_node);
   gl->pending_work++;
-  int err = uv_queue_work(gl->loop, &b->work, compress_work, compress_done);
-  if (err) {
-    b->work_err = err;
-    compress_done(&b->work, err);
-  }
+  gl_schedule_pump(gl);
   gl_outbox_enforce_cap(gl);
+}
+
+static void submit_sealed(gatelog_t *gl) {
+  while (!gl_list_empty(&gl->to_compress)) {
+    gl_batch *b = GL_CONTAINER(gl->to_compress.next, gl_batch, answer_node);
+    gl_list_remove(&b->answer_node);
+    b->state = GL_BATCH_COMPRESSING;
+    b->work.data = b;
+    int err = uv_queue_work(gl->loop, &b->work, compress_work, compress_done);
+    if (err) {
+      b->work_err = err;
+      compress_done(&b->work, err);
+    }
+  }
 }
 
 void gl_outbox_answer(gatelog_t *gl, uint64_t ticket, int ok, const char *err) {
@@ -237,7 +234,11 @@ static void settle(gatelog_t *gl, gl_batch *b) {
   start_backoff(gl);
 }
 
-static void on_send_timer(uv_timer_t *t) { gl_outbox_check_timeouts(t->data); }
+static void on_send_timer(uv_timer_t *t) {
+  uint64_t t0 = gl_cb_begin();
+  gl_outbox_check_timeouts(t->data);
+  gl_cb_end(t->data, t0);
+}
 
 void gl_outbox_check_timeouts(gatelog_t *gl) {
   uint64_t now = gl_now_ms(gl), limit = gl->cfg.send_timeout_ms;
@@ -285,6 +286,7 @@ static void start_send(gatelog_t *gl, gl_batch *b) {
 }
 
 void gl_outbox_pump(gatelog_t *gl) {
+  submit_sealed(gl);
   while (!gl_list_empty(&gl->answered))
     settle(gl, GL_CONTAINER(gl->answered.next, gl_batch, answer_node));
   if (gl->phase >= GL_FINISHING || gl->policy == NULL) return;
@@ -297,7 +299,7 @@ void gl_outbox_pump(gatelog_t *gl) {
     gl_batch *next = NULL;
     for (gl_link *l = gl->outbox.next; l != &gl->outbox; l = l->next) {
       gl_batch *b = GL_CONTAINER(l, gl_batch, node);
-      if (b->state == GL_BATCH_COMPRESSING) break;
+      if (b->state == GL_BATCH_SEALED || b->state == GL_BATCH_COMPRESSING) break;
       if (b->state == GL_BATCH_READY) {
         next = b;
         break;
@@ -314,7 +316,7 @@ uint64_t gl_outbox_abandon(gatelog_t *gl) {
   uint64_t lost = gl->stats.records_queued;
   while (!gl_list_empty(&gl->outbox)) {
     gl_batch *b = GL_CONTAINER(gl->outbox.next, gl_batch, node);
-    gl_list_remove(&b->answer_node);
+    if (b->state != GL_BATCH_SEALED) gl_list_remove(&b->answer_node);
     forget(gl, b);
     release(gl, b);
   }

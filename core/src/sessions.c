@@ -188,12 +188,13 @@ static void arm(gatelog_t *gl, uint64_t in_ms) {
 
 void gl_expiry_fire(uv_timer_t *t) {
   gatelog_t *gl = t->data;
-  uint64_t next_ms;
+  uint64_t next_ms, t0 = gl_cb_begin();
   /* A bounded number per callback, so that a mass expiry never holds the
    * loop; the rest goes on at the next turn. */
   expire_due(gl, gl_now_mono(gl), EXPIRE_PER_TICK, &next_ms);
   if (next_ms != UINT64_MAX) arm(gl, next_ms);
   else uv_timer_stop(t);
+  gl_cb_end(gl, t0);
 }
 
 /* A new session may be due before whatever the timer waits for. */
