@@ -98,7 +98,7 @@ policy.%s = function(s)
   %s
 end
 ]]):format(where, where == "filter" and "return true" or "s.ok = true"))
-      local gl, cap, logs = S.new({ script = path })
+      local gl, cap, logs = S.new({ script = path, script_budget = 0.01 })
       end_sessions(gl, { 1, 7, 2, 8, 3 })
       gl:flush()
       assert.truthy(S.run_until(gl, function() return #cap.records == 5 end))
@@ -124,7 +124,7 @@ policy.send = function(b, done)
   return send(b, done)
 end
 ]]
-    local gl, cap = S.new({ script = path, flush_interval = 0.05 })
+    local gl, cap = S.new({ script = path, flush_interval = 0.05, script_budget = 0.01 })
     end_sessions(gl, { 1, 2 })
     gl:flush()
     assert.truthy(S.run_until(gl, function() return #cap.records == 2 end, 3))
@@ -143,7 +143,7 @@ policy.filter = function(s)
 end
 policy.enrich = function(s) if s.resourceId == 8 then error("no") end end
 ]]
-    local gl, cap = S.new({ script = path, on_script_error = "drop" })
+    local gl, cap = S.new({ script = path, on_script_error = "drop", script_budget = 0.01 })
     end_sessions(gl, { 1, 7, 8, 2 })
     gl:flush()
     assert.truthy(S.run_until(gl, function() return #cap.records == 2 end))

@@ -90,17 +90,29 @@ static char *put_uint(char *end, unsigned v) {
   return end;
 }
 
+/* "0".."255", as text and length, built once. */
+static char octet_text[256][4];
+static uint8_t octet_len[256];
+static uv_once_t octet_once = UV_ONCE_INIT;
+
+static void octets_init(void) {
+  for (unsigned i = 0; i < 256; i++) {
+    char tmp[4];
+    char *s = put_uint(tmp + 3, i);
+    octet_len[i] = (uint8_t)(tmp + 3 - s);
+    memcpy(octet_text[i], s, octet_len[i]);
+  }
+}
+
 static size_t format_ip4(const uint8_t ip[4], char *out) {
+  uv_once(&octet_once, octets_init);
   char *p = out;
   for (int i = 0; i < 4; i++) {
-    char tmp[4];
-    char *s = put_uint(tmp + 3, ip[i]);
-    size_t n = (size_t)(tmp + 3 - s);
-    memcpy(p, s, n);
-    p += n;
-    if (i < 3) *p++ = '.';
+    memcpy(p, octet_text[ip[i]], 4);
+    p += octet_len[ip[i]];
+    *p++ = '.';
   }
-  *p = '\0';
+  *--p = '\0';
   return (size_t)(p - out);
 }
 

@@ -1,34 +1,42 @@
-/* The limits a script call runs under: a time budget enforced by a count
- * hook (with the JIT off for the state, so that no compiled loop can run
- * without reaching it) and a memory budget enforced by the state's
- * allocator. Both bite only while a script call runs; the core's own work
- * in the state never fails for them. */
+/* The limits a script call runs under. Time: with the JIT off for the
+ * state (compiled loops never check anything), a watchdog thread arms a
+ * count hook in a state whose call has passed its deadline; the hook then
+ * raises on every instruction. No hook runs while calls stay in budget.
+ * Memory: the state's allocator counts its bytes. Both bite only while a
+ * script call runs; the core's own work in the state never fails. */
 #ifndef GATELOG_BUDGET_H
 #define GATELOG_BUDGET_H
 
 #include <lua.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct gl_budget {
-  uint64_t time_ns;     /* per call; 0: none */
-  size_t memory_max;    /* bytes; 0: none */
-  size_t memory;        /* bytes the state holds now */
-  uint64_t deadline_ns; /* of the running call; 0: none running */
-  int depth;            /* nested calls (a callback re-entering the core) */
-  int enforcing;        /* memory_max applies now */
-  int expired;          /* the running call hit its deadline */
-  int out_of_memory;    /* the running call hit memory_max */
+  uint64_t time_ns;             /* per call; 0: none */
+  size_t memory_max;            /* bytes; 0: none */
+  size_t memory;                /* bytes the state holds now */
+  _Atomic uint64_t deadline_ns; /* of the running call; 0: none running */
+  _Atomic int armed;            /* the watchdog set the hook */
+  int depth;                    /* nested calls (a callback re-entering) */
+  int enforcing;                /* memory_max applies now */
+  int expired;                  /* the running call hit its deadline */
+  int out_of_memory;            /* the running call hit memory_max */
+  lua_State *L;
+  struct gl_budget *prev, *next; /* watched budgets */
 } gl_budget;
 
 /* A new state whose allocator counts into b. NULL if out of memory. */
 lua_State *gl_budget_newstate(gl_budget *b);
 
-/* Install the hook and switch the JIT off when a time budget is set. */
+/* With a time budget: switch the JIT off and let the watchdog watch the
+ * state. Call gl_budget_release before closing the state. */
 void gl_budget_arm(lua_State *L, gl_budget *b);
+void gl_budget_release(gl_budget *b);
 
-/* Bracket one script call. end returns the budget kind that stopped it:
- * 0, GL_BUDGET_TIME or GL_BUDGET_MEMORY. */
+/* Bracket one script call (or one record's filter and enrich). end
+ * returns the budget that stopped it: 0, GL_BUDGET_TIME or
+ * GL_BUDGET_MEMORY. */
 enum { GL_BUDGET_TIME = 1, GL_BUDGET_MEMORY = 2 };
 void gl_budget_begin(lua_State *L, gl_budget *b);
 int gl_budget_end(lua_State *L, gl_budget *b);

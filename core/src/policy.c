@@ -139,6 +139,7 @@ static int take_function(gl_policy *p, int idx, int fn, int required) {
 }
 
 static void policy_free(gl_policy *p) {
+  gl_budget_release(&p->budget);
   if (p->L) {
     lua_close(p->L);
     p->gl->stats.script_states--;
@@ -202,7 +203,7 @@ static int run_chunk(gl_policy *p, const char *src, size_t len) {
   return 0;
 }
 
-static int call_with_view(gl_policy *p, int fn, gl_record *r, int writable, int *budget);
+static int run_record(gl_policy *p, gl_record *r, gl_extras *x, int synthetic);
 
 /* Run filter and enrich once on a made-up record: a script whose
  * functions raise on every record fails here rather than in production. */
@@ -214,26 +215,17 @@ static int try_synthetic(gl_policy *p) {
   r.resource = 0;
   r.proto = GL_PROTO_TCP;
   r.end_reason = "closed";
+  r.final = 1;
+  r.seq = 1;
   gl_addr_parse("192.0.2.1:40000", 15, &r.src);
   gl_addr_parse("198.51.100.1:443", 16, &r.dst);
   r.ended_ns = gl_clock_real_ns();
   r.started_ns = r.ended_ns - 1000000000ull;
-  r.bytes_tx = 1000;
-  r.bytes_rx = 2000;
-  for (int fn = GL_FN_FILTER; fn <= GL_FN_ENRICH; fn++) {
-    if (p->fn_ref[fn] == LUA_NOREF) continue;
-    r.extras = fn == GL_FN_ENRICH ? &x : NULL;
-    if (call_with_view(p, fn, &r, fn == GL_FN_ENRICH, NULL) != 0) {
-      const char *msg = lua_tostring(p->L, -1);
-      gl_set_error(p->gl, "%s: %s raised on a test record: %.*s", p->path, fn_names[fn],
-                   (int)first_line(msg ? msg : "?"), msg ? msg : "?");
-      gl_extras_free(&x);
-      return GATELOG_ESCRIPT;
-    }
-    lua_pop(p->L, 1);
-  }
+  r.bytes_tx = r.delta_tx = 1000;
+  r.bytes_rx = r.delta_rx = 2000;
+  int err = run_record(p, &r, &x, 1) < 0 ? GATELOG_ESCRIPT : 0;
   gl_extras_free(&x);
-  return 0;
+  return err;
 }
 
 int gl_policy_load(gatelog_t *gl, const char *path, gl_config *cfg, gl_policy **out) {
@@ -303,64 +295,93 @@ void gl_policy_unref(gl_policy *p) {
 
 /* ---- per-record calls ------------------------------------------------ */
 
-/* Call filter or enrich with the record view; returns the pcall status and
- * leaves one result (or the error) on the stack. */
-static int call_with_view(gl_policy *p, int fn, gl_record *r, int writable, int *budget) {
+/* Call filter or enrich (fn) with the view at view_idx and the traceback
+ * handler at errfunc; returns the pcall status, one result or the error
+ * on the stack. */
+static int run_fn(gl_policy *p, int fn, int view_idx, int errfunc) {
   lua_State *L = p->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, p->fn_ref[fn]);
+  lua_pushvalue(L, view_idx);
+  return lua_pcall(L, 1, 1, errfunc);
+}
+
+static int budget_kind(const gl_budget *b) {
+  return b->expired ? GL_BUDGET_TIME : b->out_of_memory ? GL_BUDGET_MEMORY : 0;
+}
+
+/* Filter then enrich for one record: one view, one traceback handler and
+ * one budget window for both, pushed once (this runs for every record).
+ * A failure of a real record is counted and logged and the record follows
+ * on_script_error; a failure of the synthetic one sets the load error.
+ * Returns 1 (keep), 0 (drop), or -1 (the synthetic record failed). */
+static int run_record(gl_policy *p, gl_record *r, gl_extras *x, int synthetic) {
+  lua_State *L = p->L;
+  gatelog_t *gl = p->gl;
+  int drop_on_error = !synthetic && gl->cfg.on_script_error == GATELOG_DROP;
+  int keep = 1, spent = 0, result = 1;
+  int base = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, p->traceback_ref);
   gl_view *v;
   if (p->in_call) {
     /* A host callback re-entered the core from inside a script call: the
-     * shared view is busy, so this call gets a view of its own. */
-    v = gl_view_new(L);
+     * shared view is busy, so this record gets a view of its own. */
+    v = gl_view_new(L, &p->fields);
   } else {
     lua_rawgeti(L, LUA_REGISTRYINDEX, p->view_ref);
     v = p->view;
   }
   v->r = r;
-  v->writable = writable;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, p->fn_ref[fn]);
-  lua_pushvalue(L, -2);
+  r->extras = NULL;
   int outer = p->in_call;
   p->in_call = 1;
-  int status = call(p, 1, 1, budget);
+  gl_budget_begin(L, &p->budget);
+  for (int fn = GL_FN_FILTER; fn <= GL_FN_ENRICH && keep && !spent; fn++) {
+    if (p->fn_ref[fn] == LUA_NOREF) continue;
+    v->writable = fn == GL_FN_ENRICH;
+    if (fn == GL_FN_ENRICH) {
+      gl_extras_reset(x);
+      r->extras = x;
+    }
+    if (run_fn(p, fn, base + 2, base + 1) == 0) {
+      if (fn == GL_FN_FILTER) keep = lua_toboolean(L, -1);
+      lua_pop(L, 1);
+      continue;
+    }
+    /* A spent budget stops the record's script work: enrich does not run. */
+    int kind = budget_kind(&p->budget);
+    spent = kind != 0;
+    if (fn == GL_FN_ENRICH) {
+      gl_extras_reset(x);
+      r->extras = NULL;
+    }
+    if (synthetic) {
+      const char *msg = lua_tostring(L, -1);
+      gl_set_error(gl, "%s: %s raised on a test record: %.*s", p->path, fn_names[fn],
+                   (int)first_line(msg ? msg : "?"), msg ? msg : "?");
+      result = -1;
+      break;
+    }
+    failed(p, fn, kind, drop_on_error ? "failed; record dropped"
+                        : fn == GL_FN_FILTER ? "failed; record kept"
+                                             : "failed; record kept without enrichment");
+    lua_pop(L, 1);
+    if (drop_on_error) {
+      keep = 0;
+      gl->stats.records_dropped_on_error++;
+    }
+  }
+  gl_budget_end(L, &p->budget);
   p->in_call = outer;
   v->r = NULL; /* a view kept by the script now raises instead of lying */
-  lua_remove(L, -2);
-  return status;
+  lua_settop(L, base);
+  return result < 0 ? -1 : keep;
 }
 
 int gl_policy_process(gl_policy *p, gl_record *r) {
-  lua_State *L = p->L;
-  gatelog_t *gl = p->gl;
-  int drop_on_error = gl->cfg.on_script_error == GATELOG_DROP;
-  int keep = 1, budget;
   r->extras = NULL;
+  if (p->fn_ref[GL_FN_FILTER] == LUA_NOREF && p->fn_ref[GL_FN_ENRICH] == LUA_NOREF) return 1;
   gl_policy_ref(p); /* a reload from a callback must not close it under us */
-  if (p->fn_ref[GL_FN_FILTER] != LUA_NOREF) {
-    if (call_with_view(p, GL_FN_FILTER, r, 0, &budget) != 0) {
-      failed(p, GL_FN_FILTER, budget, drop_on_error ? "failed; record dropped" : "failed; record kept");
-      keep = !drop_on_error;
-      if (drop_on_error) gl->stats.records_dropped_on_error++;
-    } else {
-      keep = lua_toboolean(L, -1);
-    }
-    lua_pop(L, 1);
-  }
-  if (keep && p->fn_ref[GL_FN_ENRICH] != LUA_NOREF) {
-    gl_extras_reset(&gl->extras);
-    r->extras = &gl->extras;
-    if (call_with_view(p, GL_FN_ENRICH, r, 1, &budget) != 0) {
-      failed(p, GL_FN_ENRICH, budget,
-             drop_on_error ? "failed; record dropped" : "failed; record kept without enrichment");
-      gl_extras_reset(&gl->extras);
-      r->extras = NULL;
-      if (drop_on_error) {
-        keep = 0;
-        gl->stats.records_dropped_on_error++;
-      }
-    }
-    lua_pop(L, 1);
-  }
+  int keep = run_record(p, r, &p->gl->extras, 0);
   gl_policy_unref(p);
   return keep;
 }

@@ -10,10 +10,19 @@
 #include "budget.h"
 #include "core.h"
 
+/* The record view's field names, found by the address of their interned
+ * Lua string (LuaJIT interns every string, so equal names share one). */
+#define GL_FIELD_SLOTS 64
+typedef struct gl_field_map {
+  const char *name[GL_FIELD_SLOTS];
+  int field[GL_FIELD_SLOTS];
+} gl_field_map;
+
 /* What filter and enrich receive: one userdata reused for every record. */
 typedef struct gl_view {
   gl_record *r; /* NULL outside a call: access raises */
   int writable; /* enrich may add fields; filter may not */
+  const gl_field_map *fields;
 } gl_view;
 
 enum { GL_FN_FILTER, GL_FN_ENRICH, GL_FN_SEND, GL_FN_CALLBACK, GL_FN_COUNT };
@@ -26,6 +35,7 @@ struct gl_policy {
   int traceback_ref;
   int view_ref;
   gl_view *view;       /* the userdata at view_ref */
+  gl_field_map fields;
   int batch_mt_ref;
   int senders_ref;     /* the core.senders table */
   int in_call;         /* a filter/enrich call is running (the view is busy) */
@@ -72,6 +82,6 @@ void gl_core_module_install(gl_policy *p);
  * (record_view.c). */
 void gl_view_install(gl_policy *p);
 /* Push a new, unbound record view and return it. */
-gl_view *gl_view_new(lua_State *L);
+gl_view *gl_view_new(lua_State *L, const gl_field_map *fields);
 
 #endif

@@ -107,54 +107,79 @@ int gl_extras_set_addr(gl_extras *x, int which, const char *s, size_t len) {
 
 #define KEY(b, lit) gl_buf_put(b, lit, sizeof(lit) - 1)
 
-static int addr_json(gl_buf *b, const gl_addr *a, const gl_extras *x, int set,
-                     uint32_t off, uint32_t len) {
-  if (x != NULL && set) return gl_json_string(b, gl_extras_str(x, off), len);
-  char text[GL_ADDR_STRLEN];
-  size_t n = gl_addr_format(a, text);
-  return gl_json_string(b, text, n);
+/* The longest standard part: keys, a 16-digit id, two bracketed IPv6
+ * addresses with ports, two times, five 20-digit counters. */
+#define STANDARD_MAX 512
+
+static void put_u64(gl_buf *b, uint64_t v) {
+  char tmp[20];
+  int n = 20;
+  do {
+    tmp[--n] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  gl_buf_put(b, tmp + n, (size_t)(20 - n));
+}
+
+static void put_i64(gl_buf *b, int64_t v) {
+  if (v < 0) {
+    gl_buf_putc(b, '-');
+    put_u64(b, (uint64_t)0 - (uint64_t)v);
+  } else {
+    put_u64(b, (uint64_t)v);
+  }
+}
+
+/* An address is digits, hex, dots, colons and brackets: nothing that JSON
+ * escapes, so it goes in as it is. An address the script replaced is any
+ * string and is escaped. */
+static int put_addr(gl_buf *b, const gl_addr *a, const gl_extras *x, int which) {
+  if (x != NULL && (which ? x->dst_set : x->src_set))
+    return gl_json_string(b, gl_extras_str(x, which ? x->dst_off : x->src_off),
+                          which ? x->dst_len : x->src_len);
+  gl_buf_putc(b, '"');
+  b->len += gl_addr_format(a, b->data + b->len);
+  gl_buf_putc(b, '"');
+  return 0;
 }
 
 int gl_record_json(gl_buf *b, const gl_record *r) {
   const gl_extras *x = r->extras;
-  char hex[17], started[GL_TIME_STRLEN], ended[GL_TIME_STRLEN];
-  gl_hex16(r->sid, hex);
-  size_t sl = gl_fmt_time_nano(r->started_ns, started);
-  size_t el = gl_fmt_time_nano(r->ended_ns, ended);
-  int err = gl_buf_reserve(b, 256);
+  int err = gl_buf_reserve(b, STANDARD_MAX);
   if (err) return err;
   KEY(b, "{\"sessionId\":\"");
-  gl_buf_put(b, hex, 16);
+  gl_hex16(r->sid, b->data + b->len); /* writes a NUL after the 16 digits: overwritten next */
+  b->len += 16;
   KEY(b, "\",\"resourceId\":");
-  if ((err = gl_json_int64(b, r->resource))) return err;
-  if ((err = gl_buf_append(b, ",\"sourceAddr\":", 14))) return err;
-  if ((err = addr_json(b, &r->src, x, x && x->src_set, x ? x->src_off : 0, x ? x->src_len : 0)))
-    return err;
-  if ((err = gl_buf_append(b, ",\"destAddr\":", 12))) return err;
-  if ((err = addr_json(b, &r->dst, x, x && x->dst_set, x ? x->dst_off : 0, x ? x->dst_len : 0)))
-    return err;
-  if ((err = gl_buf_reserve(b, 160))) return err;
+  put_i64(b, r->resource);
+  KEY(b, ",\"sourceAddr\":");
+  if ((err = put_addr(b, &r->src, x, 0))) return err;
+  if ((err = gl_buf_reserve(b, STANDARD_MAX))) return err; /* a replaced address may be long */
+  KEY(b, ",\"destAddr\":");
+  if ((err = put_addr(b, &r->dst, x, 1))) return err;
+  if ((err = gl_buf_reserve(b, STANDARD_MAX))) return err;
   KEY(b, ",\"protocol\":\"");
   gl_buf_put(b, gl_proto_name(r->proto), 3);
   KEY(b, "\",\"startedAt\":\"");
-  gl_buf_put(b, started, sl);
+  b->len += gl_fmt_time_nano(r->started_ns, b->data + b->len);
   if (!r->is_start) {
     KEY(b, "\",\"endedAt\":\"");
-    gl_buf_put(b, ended, el);
+    b->len += gl_fmt_time_nano(r->ended_ns, b->data + b->len);
   }
   KEY(b, "\",\"bytesTx\":");
-  if ((err = gl_json_uint64(b, r->bytes_tx))) return err;
-  if ((err = gl_buf_append(b, ",\"bytesRx\":", 11))) return err;
-  if ((err = gl_json_uint64(b, r->bytes_rx))) return err;
+  put_u64(b, r->bytes_tx);
+  KEY(b, ",\"bytesRx\":");
+  put_u64(b, r->bytes_rx);
   if (r->with_seq) {
-    if ((err = gl_buf_reserve(b, 96))) return err;
     if (r->final) KEY(b, ",\"final\":true,\"seq\":");
     else KEY(b, ",\"final\":false,\"seq\":");
-    if ((err = gl_json_uint64(b, r->seq)) || (err = gl_buf_append(b, ",\"deltaTx\":", 11)) ||
-        (err = gl_json_uint64(b, r->delta_tx)) || (err = gl_buf_append(b, ",\"deltaRx\":", 11)) ||
-        (err = gl_json_uint64(b, r->delta_rx)))
-      return err;
+    put_u64(b, r->seq);
+    KEY(b, ",\"deltaTx\":");
+    put_u64(b, r->delta_tx);
+    KEY(b, ",\"deltaRx\":");
+    put_u64(b, r->delta_rx);
   }
+  b->data[b->len] = '\0';
   for (uint32_t i = 0; x != NULL && i < x->n; i++) {
     const gl_extra *e = &x->v[i];
     if ((err = gl_buf_append(b, ",", 1))) return err;

@@ -40,12 +40,16 @@ static const char *const field_names[] = {
     "sourceIp",  "sourcePort", "destIp",    "destPort", "endReason",
     "final",     "seq",       "deltaTx",    "deltaRx"};
 
-static enum field field_of(lua_State *L, int key) {
-  lua_pushvalue(L, key);
-  lua_rawget(L, lua_upvalueindex(1));
-  enum field f = (enum field)lua_tointeger(L, -1);
-  lua_pop(L, 1);
-  return f;
+static unsigned slot_of(const char *name) {
+  return (unsigned)(((uintptr_t)name >> 4) ^ ((uintptr_t)name >> 10)) & (GL_FIELD_SLOTS - 1);
+}
+
+/* The field a key names, by the address of its interned string. */
+static enum field field_of(const gl_view *v, const char *key) {
+  for (unsigned i = slot_of(key);; i = (i + 1) & (GL_FIELD_SLOTS - 1)) {
+    if (v->fields->name[i] == key) return (enum field)v->fields->field[i];
+    if (v->fields->name[i] == NULL) return F_NONE;
+  }
 }
 
 static gl_record *bound(lua_State *L, gl_view *v) {
@@ -61,11 +65,12 @@ static void push_addr(lua_State *L, const gl_addr *a, int with_port) {
 }
 
 static int view_index(lua_State *L) {
-  gl_record *r = bound(L, lua_touserdata(L, 1));
+  gl_view *v = lua_touserdata(L, 1);
+  gl_record *r = bound(L, v);
   if (lua_type(L, 2) != LUA_TSTRING) return 0;
   gl_extras *x = r->extras;
   char buf[GL_TIME_STRLEN];
-  switch (field_of(L, 2)) {
+  switch (field_of(v, lua_tostring(L, 2))) {
     case F_SESSION_ID:
       gl_hex16(r->sid, buf);
       lua_pushlstring(L, buf, 16);
@@ -120,7 +125,7 @@ static int view_newindex(lua_State *L) {
   if (lua_type(L, 2) != LUA_TSTRING) return luaL_error(L, "record field names must be strings");
   size_t klen, len;
   const char *key = lua_tolstring(L, 2, &klen);
-  enum field f = field_of(L, 2);
+  enum field f = field_of(v, key);
   int err = 0;
   if (f == F_SOURCE_ADDR || f == F_DEST_ADDR) {
     if (lua_type(L, 3) != LUA_TSTRING) return luaL_error(L, "%s must be set to a string", key);
@@ -166,10 +171,11 @@ static int view_tostring(lua_State *L) {
   return 1;
 }
 
-gl_view *gl_view_new(lua_State *L) {
+gl_view *gl_view_new(lua_State *L, const gl_field_map *fields) {
   gl_view *v = lua_newuserdata(L, sizeof(*v));
   v->r = NULL;
   v->writable = 0;
+  v->fields = fields;
   luaL_getmetatable(L, VIEW_MT);
   lua_setmetatable(L, -2);
   return v;
@@ -245,15 +251,22 @@ static int batch_index(lua_State *L) {
 void gl_view_install(gl_policy *p) {
   lua_State *L = p->L;
   luaL_newmetatable(L, VIEW_MT);
-  lua_createtable(L, 0, F_DELTA_RX);
+  /* The names stay alive (so their addresses stay valid) in this table. */
+  lua_createtable(L, F_DELTA_RX, 0);
+  memset(&p->fields, 0, sizeof(p->fields));
   for (int f = F_SESSION_ID; f <= F_DELTA_RX; f++) {
-    lua_pushinteger(L, f);
-    lua_setfield(L, -2, field_names[f]);
+    lua_pushstring(L, field_names[f]);
+    const char *name = lua_tostring(L, -1);
+    unsigned i = slot_of(name);
+    while (p->fields.name[i] != NULL) i = (i + 1) & (GL_FIELD_SLOTS - 1);
+    p->fields.name[i] = name;
+    p->fields.field[i] = f;
+    lua_rawseti(L, -2, f);
   }
-  lua_pushvalue(L, -1);
-  lua_pushcclosure(L, view_index, 1);
-  lua_setfield(L, -3, "__index");
-  lua_pushcclosure(L, view_newindex, 1);
+  lua_setfield(L, -2, "names");
+  lua_pushcfunction(L, view_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, view_newindex);
   lua_setfield(L, -2, "__newindex");
   lua_pushcfunction(L, view_tostring);
   lua_setfield(L, -2, "__tostring");
@@ -261,7 +274,7 @@ void gl_view_install(gl_policy *p) {
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
 
-  p->view = gl_view_new(L);
+  p->view = gl_view_new(L, &p->fields);
   p->view_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
   lua_createtable(L, 0, 1);

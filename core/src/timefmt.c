@@ -21,9 +21,16 @@ static void put2(char *p, unsigned v) {
   p[1] = (char)('0' + v % 10);
 }
 
-/* "YYYY-MM-DDTHH:MM:SS" (19 bytes) for the second of unix_ns. */
+/* "YYYY-MM-DDTHH:MM:SS" (19 bytes) for the second of unix_ns. Records
+ * come in bursts within the same second: the last text is kept. */
 static size_t put_datetime(uint64_t unix_ns, char *out) {
+  static _Thread_local uint64_t last_secs = UINT64_MAX;
+  static _Thread_local char last[19];
   uint64_t secs = unix_ns / 1000000000u;
+  if (secs == last_secs) {
+    memcpy(out, last, 19);
+    return 19;
+  }
   int64_t days = (int64_t)(secs / 86400);
   unsigned sod = (unsigned)(secs % 86400);
   int64_t y;
@@ -42,6 +49,8 @@ static size_t put_datetime(uint64_t unix_ns, char *out) {
   put2(out + 14, sod / 60 % 60);
   out[16] = ':';
   put2(out + 17, sod % 60);
+  memcpy(last, out, 19);
+  last_secs = secs;
   return 19;
 }
 

@@ -1,0 +1,169 @@
+/* The benchmark's options, its runs, and the table it prints. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#ifndef GATELOG_SOURCE_DIR
+#define GATELOG_SOURCE_DIR "."
+#endif
+
+static const char usage[] =
+    "usage: gatelog-bench [--quick] [--sessions N] [--runs R] [--open N]\n"
+    "                     [--level L] [--compressor zlib|libdeflate]\n"
+    "  --quick       50,000 sessions a run, 3 runs, 200,000 open (under 30 s)\n"
+    "  --sessions N  sessions per end-to-end run (default 400,000)\n"
+    "  --runs R      runs of each kind; medians are reported (default 5)\n"
+    "  --open N      sessions held open for RSS and close (default 1,000,000)\n"
+    "  --level L     compression level (default 6)\n"
+    "  --compressor  default: libdeflate when built with it, else zlib\n";
+
+int bench_parse(int argc, char **argv, bench_opts *o) {
+  memset(o, 0, sizeof(*o));
+  o->sessions = 400000;
+  o->runs = 5;
+  o->open = 1000000;
+  o->level = 6;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(a, "--quick") == 0) {
+      o->quick = 1;
+      o->sessions = 50000;
+      o->runs = 3;
+      o->open = 200000;
+    } else if (strcmp(a, "--sessions") == 0 && v) o->sessions = strtoull(v, NULL, 10), i++;
+    else if (strcmp(a, "--runs") == 0 && v) o->runs = atoi(v), i++;
+    else if (strcmp(a, "--open") == 0 && v) o->open = strtoull(v, NULL, 10), i++;
+    else if (strcmp(a, "--level") == 0 && v) o->level = atoi(v), i++;
+    else if (strcmp(a, "--compressor") == 0 && v) {
+      o->compressor = strcmp(v, "zlib") == 0 ? GATELOG_COMPRESS_ZLIB : GATELOG_COMPRESS_LIBDEFLATE;
+      i++;
+    } else if (strcmp(a, "--measure-open") == 0) o->measure_open = 1;
+    else {
+      fputs(usage, stderr);
+      return 2;
+    }
+  }
+  if (o->sessions < 1000 || o->runs < 1 || o->open < 1000 || o->runs > 99) {
+    fputs(usage, stderr);
+    return 2;
+  }
+  return 0;
+}
+
+long rss_bytes(void) {
+  long pages = 0, resident = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f == NULL) return 0;
+  if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+  fclose(f);
+  return resident * sysconf(_SC_PAGESIZE);
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof(double), cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+typedef struct open_result {
+  double per_session, close_s, growth;
+  unsigned long long open;
+} open_result;
+
+/* The RSS and close figures come from a fresh process of this program. */
+static int run_open_child(const char *self, const bench_opts *o, open_result *r) {
+  char cmd[4096];
+  snprintf(cmd, sizeof(cmd), "%s --measure-open --open %llu --level %d --compressor %s", self,
+           (unsigned long long)o->open, o->level,
+           o->compressor == GATELOG_COMPRESS_ZLIB ? "zlib" : "libdeflate");
+  FILE *p = popen(cmd, "r");
+  if (p == NULL) return -1;
+  int got = fscanf(p, "open %llu\nper_session %lf\nclose_s %lf\ngrowth %lf\n", &r->open,
+                   &r->per_session, &r->close_s, &r->growth);
+  return pclose(p) == 0 && got == 4 ? 0 : -1;
+}
+
+static const char *verdict(int met) { return met ? "met" : "NOT MET"; }
+
+int bench_report(const bench_opts *o, const char *self) {
+  const char *with_lua = GATELOG_SOURCE_DIR "/bench/policy.lua";
+  const char *plain = GATELOG_SOURCE_DIR "/bench/policy_plain.lua";
+  const char *pool = getenv("UV_THREADPOOL_SIZE");
+  int threads = pool ? atoi(pool) : 4;
+  int n = o->runs;
+  double tput[99], bound[99], ratio[99], cpu_lua[99], cpu_plain[99], lua_cost[99];
+  double call_max[99], call_p999[99], cb_max[99], open_per[99], close_s[99], growth[99];
+  double worst_call = 0, worst_cb = 0;
+  fprintf(stderr, "gatelog-bench: %d runs of %llu sessions (with and without Lua), then %llu open\n",
+          n, (unsigned long long)o->sessions, (unsigned long long)o->open);
+  for (int i = 0; i < n; i++) {
+    payloads kept = {0};
+    run_result a, b;
+    run_traffic(with_lua, o, 1000 + i, &kept, &a);
+    run_traffic(plain, o, 1000 + i, NULL, &b);
+    double t = compression_bound(&kept, o, threads);
+    payloads_free(&kept);
+    tput[i] = o->sessions / a.wall;
+    bound[i] = o->sessions / t;
+    ratio[i] = tput[i] / bound[i];
+    cpu_lua[i] = a.cpu / o->sessions * 1e6;
+    cpu_plain[i] = b.cpu / o->sessions * 1e6;
+    lua_cost[i] = cpu_lua[i] / cpu_plain[i] - 1;
+    call_max[i] = a.call_max_ns / 1e6;
+    call_p999[i] = a.call_p999_ns / 1e3;
+    cb_max[i] = a.callback_max_ns / 1e6;
+    if (call_max[i] > worst_call) worst_call = call_max[i];
+    if (cb_max[i] > worst_cb) worst_cb = cb_max[i];
+    open_result r;
+    if (i < (o->quick ? 1 : 3)) {
+      if (run_open_child(self, o, &r) != 0) {
+        fprintf(stderr, "gatelog-bench: the --measure-open child failed\n");
+        return 1;
+      }
+      open_per[i] = r.per_session;
+      close_s[i] = r.close_s;
+      growth[i] = r.growth;
+    }
+    fprintf(stderr, "  run %d: %.0f sessions/s, bound %.0f (%.0f%%), Lua %+.1f%% CPU\n", i + 1,
+            tput[i], bound[i], ratio[i] * 100, lua_cost[i] * 100);
+  }
+  int m = o->quick ? 1 : (n < 3 ? n : 3);
+  double r_ratio = median(ratio, n), r_lua = median(lua_cost, n);
+  double r_cb = median(cb_max, n), r_call = median(call_max, n), r_p999 = median(call_p999, n);
+  double r_open = median(open_per, m), r_growth = median(growth, m);
+  printf("\ngatelog benchmark: %llu sessions a run, median of %d runs; compressor %s level %d, "
+         "%d pool threads, %ld CPUs\n\n",
+         (unsigned long long)o->sessions, n,
+         o->compressor == GATELOG_COMPRESS_ZLIB ? "zlib" : "libdeflate", o->level, threads,
+         sysconf(_SC_NPROCESSORS_ONLN));
+  printf("%-46s %16s %12s %8s\n", "measure", "median", "target", "");
+  printf("%-46s %13.0f /s\n", "end-to-end sessions, with filter+enrich", median(tput, n));
+  printf("%-46s %13.0f /s\n", "compression bound (same JSON, alone)", median(bound, n));
+  printf("%-46s %15.0f%% %12s %8s\n", "  end-to-end / bound", r_ratio * 100, ">= 80%",
+         verdict(r_ratio >= 0.8));
+  printf("%-46s %14.2f s\n", "CPU per million sessions, with filter+enrich", median(cpu_lua, n));
+  printf("%-46s %14.2f s\n", "CPU per million sessions, no filter/enrich", median(cpu_plain, n));
+  printf("%-46s %+15.1f%% %12s %8s\n", "  cost of Lua filter+enrich", r_lua * 100, "<= 10%",
+         verdict(r_lua <= 0.10));
+  printf("%-46s %13.3f ms %12s %8s\n", "longest gatelog call (wall)", r_call, "<= 1 ms",
+         verdict(r_call <= 1));
+  printf("%-46s %13.3f ms %12s %8s\n", "longest gatelog callback (wall)", r_cb, "<= 1 ms",
+         verdict(r_cb <= 1));
+  printf("%-46s %13.2f us %12s %8s\n", "99.9th percentile of a session call", r_p999, "< 5 us",
+         verdict(r_p999 < 5));
+  printf("%-46s %13.0f B  %12s %8s\n", "RSS per open session", r_open, "<= 128 B",
+         verdict(r_open <= 128));
+  printf("%-46s %14.2f s\n", "close with those sessions open", median(close_s, m));
+  printf("%-46s %15.1f%% %12s %8s\n", "  peak RSS growth during close", r_growth * 100, "<= 25%",
+         verdict(r_growth <= 0.25));
+  printf("\n(open sessions: %llu; worst single run: call %.3f ms, callback %.3f ms)\n",
+         (unsigned long long)o->open, worst_call, worst_cb);
+  return 0;
+}
