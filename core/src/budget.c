@@ -51,16 +51,9 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
     return;
   }
   /* Every instruction raises from now on, so that a script catching the
-   * error with pcall cannot keep the call alive; only the core's own
-   * trampoline may run on, to report what happened. */
+   * error with pcall cannot keep the call alive. */
   if (!b->expired) set_hook(L, budget_hook, 1);
   b->expired = 1;
-  if (b->exempt_ref != LUA_NOREF && lua_getinfo(L, "f", ar)) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, b->exempt_ref);
-    int exempt = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
-    if (exempt) return;
-  }
   lua_getinfo(L, "Sl", ar);
   luaL_error(L, "%s:%d: script budget of %d ms exceeded", ar->short_src, ar->currentline,
              (int)(b->time_ns / 1000000));

@@ -23,8 +23,6 @@ typedef struct gl_budget {
   int expired;                  /* the running call hit its deadline */
   int out_of_memory;            /* the running call hit memory_max */
   lua_State *L;
-  int exempt_ref;               /* a function the spent budget lets finish
-                                   (the core's own trampoline); LUA_NOREF */
   struct gl_budget *prev, *next; /* watched budgets */
 } gl_budget;
 

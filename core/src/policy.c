@@ -203,60 +203,6 @@ static int run_chunk(gl_policy *p, const char *src, size_t len) {
   return 0;
 }
 
-/* Filter then enrich for one record in one call from C: two xpcalls in
- * Lua cost less than two pcalls from C. Returns keep, the filter's error
- * and enrich's error (nil when none). */
-static const char trampoline_src[] =
-    "local filter, enrich, ro, rw, tb, spent = ...\n"
-    "local xpcall = xpcall\n"
-    "return function(drop)\n"
-    "  if filter then\n"
-    "    local ok, r = xpcall(filter, tb, ro)\n"
-    "    if not ok then\n"
-    "      if drop or spent() or not enrich then return not drop, r, nil end\n"
-    "      local ok2, e = xpcall(enrich, tb, rw)\n"
-    "      if ok2 then e = nil end\n"
-    "      return true, r, e\n"
-    "    end\n"
-    "    if not r then return false, nil, nil end\n"
-    "  end\n"
-    "  if enrich then\n"
-    "    local ok, e = xpcall(enrich, tb, rw)\n"
-    "    if not ok then return not drop, nil, e end\n"
-    "  end\n"
-    "  return true, nil, nil\n"
-    "end\n";
-
-static int budget_spent(lua_State *L) {
-  const gl_budget *b = lua_touserdata(L, lua_upvalueindex(1));
-  lua_pushboolean(L, b->expired || b->out_of_memory);
-  return 1;
-}
-
-static void make_trampoline(gl_policy *p) {
-  lua_State *L = p->L;
-  if (p->fn_ref[GL_FN_FILTER] == LUA_NOREF && p->fn_ref[GL_FN_ENRICH] == LUA_NOREF) return;
-  if (luaL_loadbuffer(L, trampoline_src, sizeof(trampoline_src) - 1, "=gatelog.record") != 0) {
-    lua_pop(L, 1);
-    return; /* the two-call path serves */
-  }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, p->fn_ref[GL_FN_FILTER]);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, p->fn_ref[GL_FN_ENRICH]);
-  p->view_ro = gl_view_new(L, &p->fields);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, p->view_ref);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, p->traceback_ref);
-  lua_pushlightuserdata(L, &p->budget);
-  lua_pushcclosure(L, budget_spent, 1);
-  if (lua_pcall(L, 6, 1, 0) != 0) {
-    lua_pop(L, 1);
-    p->view_ro = NULL;
-    return;
-  }
-  lua_pushvalue(L, -1);
-  p->budget.exempt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  p->record_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-}
-
 static int run_record(gl_policy *p, gl_record *r, gl_extras *x, int synthetic);
 
 /* Run filter and enrich once on a made-up record: a script whose
@@ -300,8 +246,6 @@ int gl_policy_load(gatelog_t *gl, const char *path, gl_config *cfg, gl_policy **
   }
   p->gl = gl;
   p->refs = 1;
-  p->record_ref = LUA_NOREF;
-  p->budget.exempt_ref = LUA_NOREF;
   p->budget.time_ns = gl->opts.script_budget_ms * 1000000ull;
   p->budget.memory_max = gl->opts.script_memory_max;
   gl_sha256_hex(src, len, p->sha256);
@@ -337,7 +281,6 @@ int gl_policy_load(gatelog_t *gl, const char *path, gl_config *cfg, gl_policy **
   }
   lua_settop(L, 0);
   if ((err = try_synthetic(p))) goto fail;
-  make_trampoline(p);
   lua_gc(L, LUA_GCCOLLECT, 0);
   *out = p;
   return 0;
@@ -434,58 +377,11 @@ static int run_record(gl_policy *p, gl_record *r, gl_extras *x, int synthetic) {
   return result < 0 ? -1 : keep;
 }
 
-/* The usual path: one call of the trampoline. */
-static int run_trampoline(gl_policy *p, gl_record *r, gl_extras *x) {
-  lua_State *L = p->L;
-  gatelog_t *gl = p->gl;
-  int drop_on_error = gl->cfg.on_script_error == GATELOG_DROP;
-  int base = lua_gettop(L);
-  p->view->r = p->view_ro->r = r;
-  p->view->writable = 1;
-  gl_extras_reset(x);
-  r->extras = x;
-  p->in_call = 1;
-  gl_budget_begin(L, &p->budget);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, p->record_ref);
-  lua_pushboolean(L, drop_on_error);
-  int status = lua_pcall(L, 1, 3, 0);
-  int kind = budget_kind(&p->budget);
-  gl_budget_end(L, &p->budget);
-  p->in_call = 0;
-  p->view->r = p->view_ro->r = NULL; /* kept views now raise instead of lying */
-  int keep;
-  if (status != 0) { /* the trampoline itself failed: out of memory */
-    failed(p, GL_FN_FILTER, kind, drop_on_error ? "failed; record dropped" : "failed; record kept");
-    keep = !drop_on_error;
-    r->extras = NULL;
-  } else {
-    keep = lua_toboolean(L, base + 1);
-    int ferr = !lua_isnil(L, base + 2), eerr = !lua_isnil(L, base + 3);
-    /* A spent budget stops enrich: if both failed, the budget was enrich's. */
-    if (ferr) {
-      lua_pushvalue(L, base + 2);
-      failed(p, GL_FN_FILTER, eerr ? 0 : kind,
-             drop_on_error ? "failed; record dropped" : "failed; record kept");
-    }
-    if (eerr) {
-      lua_pushvalue(L, base + 3);
-      failed(p, GL_FN_ENRICH, kind,
-             drop_on_error ? "failed; record dropped" : "failed; record kept without enrichment");
-      gl_extras_reset(x);
-      r->extras = NULL;
-    }
-    if ((ferr || eerr) && drop_on_error) gl->stats.records_dropped_on_error++;
-  }
-  lua_settop(L, base);
-  return keep;
-}
-
 int gl_policy_process(gl_policy *p, gl_record *r) {
   r->extras = NULL;
   if (p->fn_ref[GL_FN_FILTER] == LUA_NOREF && p->fn_ref[GL_FN_ENRICH] == LUA_NOREF) return 1;
   gl_policy_ref(p); /* a reload from a callback must not close it under us */
-  int keep = p->in_call || p->record_ref == LUA_NOREF ? run_record(p, r, &p->gl->extras, 0)
-                                                      : run_trampoline(p, r, &p->gl->extras);
+  int keep = run_record(p, r, &p->gl->extras, 0);
   gl_policy_unref(p);
   return keep;
 }

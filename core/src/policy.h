@@ -34,9 +34,7 @@ struct gl_policy {
   int fn_ref[GL_FN_COUNT - 1]; /* filter, enrich, send; LUA_NOREF if absent */
   int traceback_ref;
   int view_ref;
-  gl_view *view;       /* the userdata at view_ref (enrich's, writable) */
-  gl_view *view_ro;    /* filter's, read-only; held by the trampoline */
-  int record_ref;      /* the trampoline running filter then enrich */
+  gl_view *view;       /* the userdata at view_ref */
   gl_field_map fields;
   int batch_mt_ref;
   int senders_ref;     /* the core.senders table */
