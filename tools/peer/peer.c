@@ -10,8 +10,9 @@
  *   gatelog-peer udp HOST:PORT COUNT SIZE
  *   gatelog-peer freeport
  *
- * tcp-reply reads until the client's EOF, then answers reply_size(n)
- * bytes and closes; udp-reply answers each datagram of n bytes with one
+ * Every stream and datagram carries the pattern fill() writes, and the
+ * tcp client says whether what it received was intact. tcp-reply reads
+ * until the client's EOF, then answers reply_size(n) bytes and closes; udp-reply answers each datagram of n bytes with one
  * of reply_size(n). The sizes differ from the requests so that a record
  * with bytesTx and bytesRx swapped cannot pass a test. */
 #include <errno.h>
@@ -260,7 +261,7 @@ static void blackhole(void) {
   printf("blackhole %d\n", ntohs(a.sin_port));
 }
 
-static int serve(int argc, char **argv) {
+static _Noreturn void serve(int argc, char **argv) {
   uv_loop_t *loop = uv_default_loop();
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
@@ -277,7 +278,8 @@ static int serve(int argc, char **argv) {
   printf("ready\n");
   fflush(stdout);
   signal(SIGPIPE, SIG_IGN);
-  return uv_run(loop, UV_RUN_DEFAULT);
+  uv_run(loop, UV_RUN_DEFAULT);
+  for (;;) pause(); /* a blackhole alone gives the loop nothing to run; live until killed */
 }
 
 /* ---- clients (blocking sockets) ---------------------------------------- */
@@ -305,27 +307,31 @@ static int exists(const char *path) {
   return path && stat(path, &st) == 0;
 }
 
-/* Wait for `path` to appear, reading (and counting) what arrives meanwhile;
- * returns -1 if the peer closed first. */
-static int wait_file(int fd, const char *path, size_t *received) {
-  char buf[CHUNK];
-  while (!exists(path)) {
-    struct pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, 20) > 0) {
-      ssize_t n = recv(fd, buf, sizeof(buf), 0);
-      if (n <= 0) return -1;
-      *received += (size_t)n;
-    }
+typedef struct stream_in {
+  size_t received;
+  int intact; /* every byte so far is the pattern's */
+} stream_in;
+
+/* Read once; returns what recv returned. */
+static ssize_t take(int fd, stream_in *in) {
+  char buf[CHUNK], want[CHUNK];
+  ssize_t n = recv(fd, buf, sizeof(buf), 0);
+  if (n > 0) {
+    fill(want, (size_t)n, in->received);
+    if (memcmp(buf, want, (size_t)n) != 0) in->intact = 0;
+    in->received += (size_t)n;
   }
-  return 0;
+  return n;
 }
 
-static size_t read_all(int fd) {
-  char buf[CHUNK];
-  size_t total = 0;
-  ssize_t n;
-  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) total += (size_t)n;
-  return total;
+/* Wait for `path` to appear, reading what arrives meanwhile; returns -1 if
+ * the peer closed first. */
+static int wait_file(int fd, const char *path, stream_in *in) {
+  while (!exists(path)) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 20) > 0 && take(fd, in) <= 0) return -1;
+  }
+  return 0;
 }
 
 static size_t send_pattern_fd(int fd, size_t n, size_t offset) {
@@ -343,7 +349,8 @@ static size_t send_pattern_fd(int fd, size_t n, size_t offset) {
 
 static int tcp_client(const char *hostport, size_t bytes, const char *wait_path, int slow) {
   int fd = connect_to(hostport, SOCK_STREAM);
-  size_t sent = 0, received = 0;
+  size_t sent = 0;
+  stream_in in = {0, 1};
   int cut = 0;
   if (slow) {
     while (!exists(wait_path)) usleep(20000); /* read nothing meanwhile */
@@ -351,22 +358,26 @@ static int tcp_client(const char *hostport, size_t bytes, const char *wait_path,
     size_t first = wait_path ? bytes / 2 : bytes;
     sent = send_pattern_fd(fd, first, 0);
     if (wait_path) {
-      cut = wait_file(fd, wait_path, &received) != 0;
+      cut = wait_file(fd, wait_path, &in) != 0;
       if (!cut) sent += send_pattern_fd(fd, bytes - first, first);
     }
     shutdown(fd, SHUT_WR);
   }
-  if (!cut) received += read_all(fd);
-  printf("sent=%zu received=%zu\n", sent, received);
+  if (!cut)
+    while (take(fd, &in) > 0) {
+    }
+  printf("sent=%zu received=%zu intact=%s\n", sent, in.received, in.intact ? "yes" : "no");
   close(fd);
   return 0;
 }
 
 static int udp_client(const char *hostport, int count, size_t size) {
   int fd = connect_to(hostport, SOCK_DGRAM);
-  char buf[65536];
+  char buf[65536], want[32768];
   size_t sent = 0, received = 0;
+  int intact = 1;
   fill(buf, size, 0);
+  fill(want, sizeof(want), 0);
   for (int i = 0; i < count; i++) {
     if (send(fd, buf, size, 0) != (ssize_t)size) die("udp send", strerror(errno));
     sent += size;
@@ -374,9 +385,10 @@ static int udp_client(const char *hostport, int count, size_t size) {
     if (poll(&p, 1, 10000) <= 0) die("udp", "no reply within 10 s");
     ssize_t n = recv(fd, buf + 32768, 32768, 0);
     if (n < 0) die("udp recv", strerror(errno));
+    if (memcmp(buf + 32768, want, (size_t)n) != 0) intact = 0;
     received += (size_t)n;
   }
-  printf("sent=%zu received=%zu\n", sent, received);
+  printf("sent=%zu received=%zu intact=%s\n", sent, received, intact ? "yes" : "no");
   return 0;
 }
 
@@ -397,7 +409,7 @@ int main(int argc, char **argv) {
   const char *wait_path = NULL;
   for (int i = 2; i + 1 < argc; i++)
     if (strcmp(argv[i], "--wait-file") == 0) wait_path = argv[i + 1];
-  if (strcmp(cmd, "serve") == 0) return serve(argc - 2, argv + 2);
+  if (strcmp(cmd, "serve") == 0) serve(argc - 2, argv + 2);
   if (strcmp(cmd, "tcp") == 0 && argc >= 4)
     return tcp_client(argv[2], strtoull(argv[3], NULL, 10), wait_path, 0);
   if (strcmp(cmd, "slow") == 0 && argc >= 3 && wait_path) return tcp_client(argv[2], 0, wait_path, 1);
