@@ -1,7 +1,7 @@
 #!/bin/bash
 # Bad input: exit code 2 and one line on standard error that names the
 # problem, before anything starts (no "ready", nothing listening).
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 
 start_peer --tcp-echo --udp-reply
 tcp_busy=$(peer_port tcp-echo)

@@ -3,7 +3,7 @@
 # upstream's reply. The tcp-reply upstream answers only after it has read
 # EOF, so its reply proves the shutdown reached it; the tcp-echo upstream
 # is still echoing when the client's EOF arrives behind the data.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 
 start_peer --tcp-reply --tcp-echo
 start_proxy --script "$FIXTURES/record.lua" \

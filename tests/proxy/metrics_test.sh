@@ -1,7 +1,7 @@
 #!/bin/bash
 # --metrics: GET /metrics answers gatelog_stats and the proxy's counters in
 # the Prometheus text format; other paths are 404.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 
 start_peer --tcp-reply
 start_proxy --script "$FIXTURES/record.lua" --metrics 127.0.0.1:0 \

@@ -3,7 +3,7 @@
 # connection open across the reload completes with all its bytes, and its
 # record (and every later one) goes through the new script. A reload that
 # fails keeps the running script and the proxy.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 
 script=$TMP/policy.lua
 cp "$FIXTURES/record.lua" "$script"

@@ -2,7 +2,7 @@
 # SIGTERM with connections open (and a UDP flow): the proxy stops
 # accepting, the open sessions end with endReason "shutdown" carrying the
 # bytes that moved, their records are delivered, and it exits 0.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 
 start_peer --tcp-echo --udp-reply
 start_proxy --script "$FIXTURES/record.lua" --metrics 127.0.0.1:0 --drain 10 \

@@ -3,7 +3,7 @@
 # for a while. The proxy must stop reading the upstream instead of
 # buffering: its resident memory may not grow by more than 32 MiB. Then
 # the client reads, and everything arrives, intact, and is counted.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 if [ "${GATELOG_SANITIZE:-OFF}" = ON ]; then
   # ASan keeps freed memory in quarantine and adds shadow memory, so the
   # resident size says nothing about the proxy's buffering there.

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Concurrent TCP connections of different sizes through gatelog-proxy: each
 # record's bytesTx and bytesRx equal what its client sent and received.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 
 start_peer --tcp-reply
 start_proxy --script "$FIXTURES/record.lua" \

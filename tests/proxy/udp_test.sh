@@ -4,7 +4,7 @@
 # gatelog's own timeout (5 s here: long enough to look at the open flows
 # first, even on a loaded machine), after which the proxy closes their
 # upstream sockets.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 export TEST_UDP_IDLE=5
 
 start_peer --udp-reply

@@ -4,7 +4,7 @@
 # ended (with no bytes), and the proxy counts the failure by kind.
 # (The records say endReason "closed" until the core can take a reason:
 # see end_session in tools/proxy/tcp.c.)
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 
 start_peer --blackhole
 closed_port=$("$PEER" freeport)

@@ -1,6 +1,7 @@
-# Shared by the integration tests of gatelog-proxy: start the real binaries
-# on 127.0.0.1 with free ports (port 0, read back from their output), wait
-# for them by polling, never by fixed sleeps, and kill whatever was started
+# Shared by the integration tests of the binaries (tests/proxy, tests/cli):
+# assertions, a temporary directory, and for the proxy's tests, the real
+# binaries started on 127.0.0.1 with free ports (port 0, read back from
+# their output), waited for by polling, never by fixed sleeps, and killed
 # when the test ends, passed or failed.
 #   GATELOG_BUILD_DIR   where gatelog-proxy, gatelog-peer and gatelog are
 #   GATELOG_SOURCE_DIR  the source tree
@@ -9,7 +10,8 @@ set -eu
 : "${GATELOG_BUILD_DIR:?}" "${GATELOG_SOURCE_DIR:?}"
 PROXY=$GATELOG_BUILD_DIR/gatelog-proxy
 PEER=$GATELOG_BUILD_DIR/gatelog-peer
-FIXTURES=$GATELOG_SOURCE_DIR/tests/proxy
+CLI=$GATELOG_BUILD_DIR/gatelog
+FIXTURES=$(cd "$(dirname "$0")" && pwd) # the test's own directory
 TMP=$(mktemp -d)
 PIDS=""
 PASSED=0
