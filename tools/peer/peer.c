@@ -3,8 +3,8 @@
  * then "ready") and clients that print exactly how many bytes they sent
  * and received, so a test can compare them with the records.
  *
- *   gatelog-peer serve [--tcp-echo] [--tcp-reply] [--udp-reply] [--http BYTES]
- *                      [--source BYTES] [--blackhole]
+ *   gatelog-peer serve [--tcp-echo] [--tcp-reply] [--udp-echo] [--udp-reply]
+ *                      [--http BYTES] [--source BYTES] [--blackhole]
  *   gatelog-peer tcp HOST:PORT BYTES [--wait-file PATH]
  *   gatelog-peer slow HOST:PORT --wait-file PATH
  *   gatelog-peer udp HOST:PORT COUNT SIZE
@@ -225,27 +225,30 @@ static void udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
   *b = uv_buf_init(udp_buf, sizeof(udp_buf));
 }
 
+/* udp-echo sends each datagram back; udp-reply answers reply_size(n). */
 static void on_udp(uv_udp_t *h, ssize_t n, const uv_buf_t *b, const struct sockaddr *from,
                    unsigned flags) {
-  (void)b;
   (void)flags;
   if (n < 0 || from == NULL) return;
   static char out[65536];
-  size_t k = reply_size((size_t)n);
-  fill(out, k, 0);
-  uv_buf_t r = uv_buf_init(out, (unsigned)k);
+  uv_buf_t r = uv_buf_init(b->base, (unsigned)n);
+  if (h->data == NULL) {
+    r = uv_buf_init(out, (unsigned)reply_size((size_t)n));
+    fill(out, r.len, 0);
+  }
   uv_udp_try_send(h, &r, 1, from);
 }
 
-static void udp_server(uv_loop_t *loop) {
-  static uv_udp_t u;
+static void udp_server(uv_loop_t *loop, const char *name, int echo) {
+  uv_udp_t *u = calloc(1, sizeof(*u));
   struct sockaddr_in a;
   uv_ip4_addr("127.0.0.1", 0, &a);
-  uv_udp_init(loop, &u);
-  int err = uv_udp_bind(&u, (struct sockaddr *)&a, 0);
-  if (err == 0) err = uv_udp_recv_start(&u, udp_alloc, on_udp);
-  if (err) die("udp-reply", uv_strerror(err));
-  printf("udp-reply %d\n", bound_port((uv_handle_t *)&u));
+  uv_udp_init(loop, u);
+  u->data = echo ? u : NULL;
+  int err = uv_udp_bind(u, (struct sockaddr *)&a, 0);
+  if (err == 0) err = uv_udp_recv_start(u, udp_alloc, on_udp);
+  if (err) die(name, uv_strerror(err));
+  printf("%s %d\n", name, bound_port((uv_handle_t *)u));
 }
 
 /* A listener whose one-slot backlog is already full: connections to it
@@ -267,7 +270,8 @@ static _Noreturn void serve(int argc, char **argv) {
     const char *a = argv[i];
     if (strcmp(a, "--tcp-echo") == 0) tcp_server(loop, "tcp-echo", K_ECHO, 0);
     else if (strcmp(a, "--tcp-reply") == 0) tcp_server(loop, "tcp-reply", K_REPLY, 0);
-    else if (strcmp(a, "--udp-reply") == 0) udp_server(loop);
+    else if (strcmp(a, "--udp-reply") == 0) udp_server(loop, "udp-reply", 0);
+    else if (strcmp(a, "--udp-echo") == 0) udp_server(loop, "udp-echo", 1);
     else if (strcmp(a, "--blackhole") == 0) blackhole();
     else if (strcmp(a, "--http") == 0 && i + 1 < argc)
       tcp_server(loop, "http", K_HTTP, strtoull(argv[++i], NULL, 10));
