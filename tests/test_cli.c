@@ -1,6 +1,6 @@
 /* Unit tests of the command-line tool's pieces: the strict JSON reader,
- * payload decoding with the failing stage named, and the replay's event
- * lines (times to the nanosecond). */
+ * payload decoding with the failing stage named, the replay's event lines
+ * (times to the nanosecond) and its id map. */
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -8,6 +8,7 @@
 #include "base64.h"
 #include "check.h"
 #include "events.h"
+#include "idmap.h"
 
 static json_value *parse(const char *s, char *err) { return json_parse(s, strlen(s), err, 256); }
 
@@ -182,7 +183,33 @@ static void test_events(void) {
             "\"src\" must be \"ip:port\" or \"[ipv6]:port\"");
 }
 
+/* Past several doublings, every id is found again, and removals stick. */
+static void test_idmap(void) {
+  idmap m = {0};
+  char id[32];
+  int found = 0, gone = 0;
+  for (int i = 0; i < 5000; i++) {
+    snprintf(id, sizeof(id), "s%d", i);
+    idmap_add(&m, id)->sid = (gatelog_sid_t)i + 1;
+  }
+  CHECK(m.count == 5000 && m.nbuckets >= 4096);
+  for (int i = 0; i < 5000; i += 2) {
+    snprintf(id, sizeof(id), "s%d", i);
+    idmap_remove(&m, idmap_find(&m, id));
+  }
+  for (int i = 0; i < 5000; i++) {
+    snprintf(id, sizeof(id), "s%d", i);
+    id_entry **e = idmap_find(&m, id);
+    if (i % 2 && e && (*e)->sid == (gatelog_sid_t)i + 1) found++;
+    if (i % 2 == 0 && e == NULL) gone++;
+  }
+  CHECK(found == 2500 && gone == 2500 && m.count == 2500);
+  CHECK(idmap_find(&m, "nope") == NULL);
+  idmap_free(&m);
+}
+
 int main(void) {
+  test_idmap();
   test_json_values();
   test_json_strict();
   test_payload();

@@ -11,16 +11,7 @@
 #include <unistd.h>
 
 #include "events.h"
-
-/* The events' ids of open sessions. */
-typedef struct id_entry {
-  char *id;
-  gatelog_sid_t sid;
-  int udp;
-  int64_t resource;                 /* a UDP flow's, to follow it when */
-  struct sockaddr_storage src, dst; /* its session idled out */
-  struct id_entry *next;
-} id_entry;
+#include "idmap.h"
 
 typedef struct replay {
   cli_offline o;
@@ -28,8 +19,7 @@ typedef struct replay {
   int ndjson;
   uint64_t flush_ns, next_flush_ns;
   uint64_t events, unknown_ids, late_events;
-  id_entry **ids;
-  size_t nbuckets, nids;
+  idmap ids;
   int failed;
 } replay;
 
@@ -67,63 +57,6 @@ void cli_replay_usage(FILE *out) {
       "Exit status: 0, 1 if the script fails to load or an event line is\n"
       "invalid (file:line: what), 2 for bad usage.\n",
       out);
-}
-
-/* ---- ids ---------------------------------------------------------------- */
-
-static size_t bucket(const replay *r, const char *id) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *id; id++) h = (h ^ (unsigned char)*id) * 1099511628211ull;
-  return h & (r->nbuckets - 1);
-}
-
-static id_entry **find_id(replay *r, const char *id) {
-  if (r->nbuckets == 0) return NULL;
-  id_entry **pp = &r->ids[bucket(r, id)];
-  while (*pp && strcmp((*pp)->id, id) != 0) pp = &(*pp)->next;
-  return *pp ? pp : NULL;
-}
-
-static id_entry *add_id(replay *r, const char *id) {
-  if (r->nids >= r->nbuckets) {
-    size_t old = r->nbuckets, n = old ? old * 2 : 1024;
-    id_entry **b = calloc(n, sizeof(*b)), **prev = r->ids;
-    if (b == NULL) return NULL;
-    r->ids = b;
-    r->nbuckets = n;
-    for (size_t i = 0; i < old; i++)
-      while (prev[i]) {
-        id_entry *e = prev[i];
-        prev[i] = e->next;
-        e->next = b[bucket(r, e->id)];
-        b[bucket(r, e->id)] = e;
-      }
-    free(prev);
-  }
-  id_entry *e = calloc(1, sizeof(*e));
-  if (e == NULL || (e->id = strdup(id)) == NULL) {
-    free(e);
-    return NULL;
-  }
-  size_t i = bucket(r, id);
-  e->next = r->ids[i];
-  r->ids[i] = e;
-  r->nids++;
-  return e;
-}
-
-static void remove_id(replay *r, id_entry **pp) {
-  id_entry *e = *pp;
-  *pp = e->next;
-  free(e->id);
-  free(e);
-  r->nids--;
-}
-
-static void free_ids(replay *r) {
-  for (size_t i = 0; i < r->nbuckets; i++)
-    while (r->ids[i]) remove_id(r, &r->ids[i]);
-  free(r->ids);
 }
 
 /* ---- batches ------------------------------------------------------------ */
@@ -191,7 +124,7 @@ static int track(replay *r, id_entry *e, const cli_event *ev) {
 
 static int apply(replay *r, const cli_event *ev, const char *where) {
   gatelog_t *gl = r->o.gl;
-  id_entry **pp = ev->id ? find_id(r, ev->id) : NULL, *e = pp ? *pp : NULL, flow;
+  id_entry **pp = ev->id ? idmap_find(&r->ids, ev->id) : NULL, *e = pp ? *pp : NULL, flow;
   int err = 0;
   switch (ev->kind) {
     case EV_START:
@@ -203,7 +136,7 @@ static int apply(replay *r, const cli_event *ev, const char *where) {
       }
       if (e == NULL) {
         memset(&flow, 0, sizeof(flow));
-        e = ev->id ? add_id(r, ev->id) : &flow;
+        e = ev->id ? idmap_add(&r->ids, ev->id) : &flow;
         if (e == NULL) return UV_ENOMEM;
         e->udp = ev->udp;
         e->resource = ev->resource;
@@ -237,7 +170,7 @@ static int apply(replay *r, const cli_event *ev, const char *where) {
       }
       err = e->udp ? gatelog_udp_end(gl, e->sid) : gatelog_tcp_end(gl, e->sid);
       if (err == GATELOG_ENOSESSION && e->udp) err = 0; /* it had idled out already */
-      remove_id(r, pp);
+      idmap_remove(&r->ids, pp);
       break;
   }
   if (err) cli_error("replay", "%s: %s", where, gatelog_strerror(err));
@@ -394,7 +327,7 @@ int cli_replay(int argc, char **argv) {
   int rc = run(&r, in, strcmp(input, "-") == 0 ? "<stdin>" : input, show_progress, size);
   if (in != stdin) fclose(in);
   cli_offline_close(&r.o); /* what is still open ends now, as at a gateway's close */
-  free_ids(&r);
+  idmap_free(&r.ids);
   fflush(stdout);
   summary(&r);
   if (r.o.bad_payloads || r.failed) rc = CLI_FAILED;
