@@ -1,7 +1,8 @@
 #!/bin/bash
 # SIGTERM with connections open (and a UDP flow): the proxy stops
 # accepting, the open sessions end with endReason "shutdown" carrying the
-# bytes that moved, their records are delivered, and it exits 0.
+# bytes that moved, their records are delivered, and it exits 0; exit 1
+# when records are lost.
 . "$(dirname "$0")/../lib.sh"
 
 start_peer --tcp-echo --udp-reply
@@ -40,4 +41,15 @@ check "the UDP flow's record ends with shutdown too" \
   [ "$(record "$(local_port "$TMP/udp.out")" | jq -r '"\(.reason) \(.protocol) \(.bytesTx)"')" = "shutdown udp 150" ]
 refused() { ! "$PEER" tcp "127.0.0.1:$port" 10 >/dev/null 2>&1; }
 check "no connection is accepted after the stop" refused
+
+# SIGINT stops the same way; records still undelivered at the drain
+# deadline make the exit status 1.
+start_proxy --script "$FIXTURES/never_done.lua" --drain 0.5 \
+  --listen "tcp:127.0.0.1:0=127.0.0.1:$(peer_port tcp-echo)"
+"$PEER" tcp "127.0.0.1:$(proxy_port 1)" 10 >/dev/null || fail "the client failed"
+kill -INT "$PROXY_PID"
+rc=0
+wait "$PROXY_PID" || rc=$?
+check "SIGINT with a record that cannot be delivered: exit 1" [ "$rc" = 1 ]
+check "and the log says it was lost" grep -q "stopped: 0 records sent, 1 lost" "$TMP/proxy.log"
 done_testing
