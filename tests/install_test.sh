@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install into a fresh prefix, check what lands there, build a gateway
 # against it with pkg-config (shared and static), run it with the installed
-# default script, and load the installed Lua module in luajit.
+# default script, run the installed tools, and load the installed Lua
+# module in luajit.
 #   install_test.sh BUILD_DIR SOURCE_DIR
 set -eu
 build=$1
@@ -13,7 +14,7 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 
 pc=$(find "$prefix" -name gatelog.pc)
 libdir=$(dirname "$(dirname "$pc")")
-for f in include/gatelog.h share/gatelog/scripts/default.lua; do
+for f in include/gatelog.h share/gatelog/scripts/default.lua bin/gatelog-proxy bin/gatelog; do
   [ -f "$prefix/$f" ] || { echo "not installed: $f"; exit 1; }
 done
 for f in libgatelog.a libgatelog.so lua/5.1/gatelog.so; do
@@ -35,6 +36,11 @@ for gw in gw_shared gw_static; do
   [ "$lines" -eq 1 ] || { echo "$gw wrote $lines records, want 1"; exit 1; }
   grep -q '"bytesTx":10,"bytesRx":20}' "$out" || { echo "$gw: wrong record"; cat "$out"; exit 1; }
 done
+
+# The installed tools, with the installed script.
+"$prefix/bin/gatelog" check "$script" >"$tmp/check.out" 2>/dev/null
+[ "$(wc -l < "$tmp/check.out")" -eq 3 ] || { echo "installed gatelog check failed"; exit 1; }
+"$prefix/bin/gatelog-proxy" --version | grep -q '^gatelog-proxy ' || { echo "installed gatelog-proxy failed"; exit 1; }
 
 luajit -e "package.cpath='$libdir/lua/5.1/?.so;' .. package.cpath
   local g = require 'gatelog'

@@ -1,7 +1,9 @@
-/* gatelog-demo: a gateway in miniature. It embeds gatelog on its own
- * libuv loop, opens a few TCP sessions and UDP flows (IPv4 and IPv6),
- * counts their bytes, ends them (one UDP flow by its idle timeout, one TCP session by the close), closes
- * gatelog and prints the NDJSON records that scripts/default.lua wrote.
+/* gatelog-demo: the smallest embedding, without a socket. It embeds
+ * gatelog on its own libuv loop, opens a few TCP sessions and UDP flows
+ * (IPv4 and IPv6), counts their bytes, ends them (one UDP flow by its idle
+ * timeout, one TCP session by the close), closes gatelog and prints the
+ * NDJSON records that scripts/default.lua wrote. The real gateway that
+ * embeds gatelog is gatelog-proxy (tools/proxy/).
  *
  *   gatelog-demo [--script PATH] [--output FILE]
  */
