@@ -5,6 +5,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <stdlib.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <time.h>
 
@@ -29,6 +30,7 @@ typedef struct instance {
   int thread_ref;
   int log_ref;
   int clock_ref;     /* the clock option, a function returning seconds */
+  int end_ref;       /* the on_end option */
   int error_ref;     /* the first error a callback raised, re-raised by run */
   int closed;        /* the close callback ran */
   int finalizing;    /* collected by the GC: no more calls into Lua */
@@ -104,6 +106,37 @@ static uint64_t clock_from_host(void *data) {
 
 static void send_to_host(gatelog_send_t *req, const char *payload, size_t len, void *data);
 
+static void push_sockaddr(lua_State *L, const struct sockaddr *sa) {
+  gl_addr a;
+  char text[GL_ADDR_STRLEN];
+  gl_addr_from_sockaddr(sa, &a);
+  lua_pushlstring(L, text, gl_addr_format(&a, text));
+}
+
+/* on_end(info): the session's id, resource, protocol, addresses, reason. */
+static void end_to_host(void *data, const gatelog_end_info_t *info) {
+  instance *inst = data;
+  lua_State *T = inst->T;
+  char hex[17];
+  if (inst->finalizing) return;
+  lua_rawgeti(T, LUA_REGISTRYINDEX, inst->end_ref);
+  lua_createtable(T, 0, 6);
+  gl_hex16(info->sid, hex);
+  lua_pushlstring(T, hex, 16);
+  lua_setfield(T, -2, "sessionId");
+  lua_pushnumber(T, (lua_Number)info->resource_id);
+  lua_setfield(T, -2, "resourceId");
+  lua_pushstring(T, info->protocol == IPPROTO_UDP ? "udp" : "tcp");
+  lua_setfield(T, -2, "protocol");
+  push_sockaddr(T, info->src);
+  lua_setfield(T, -2, "sourceAddr");
+  push_sockaddr(T, info->dst);
+  lua_setfield(T, -2, "destAddr");
+  lua_pushstring(T, info->reason);
+  lua_setfield(T, -2, "endReason");
+  if (lua_pcall(T, 1, 0, 0) != 0) callback_failed(inst);
+}
+
 static void read_options(lua_State *L, instance *inst, gatelog_options_t *o) {
   static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -157,6 +190,12 @@ static void read_options(lua_State *L, instance *inst, gatelog_options_t *o) {
     } else if (strcmp(key, "table_full") == 0) {
       static const char *const modes[] = {"evict", "refuse", NULL};
       o->table_full = luaL_checkoption(L, -1, NULL, modes);
+    } else if (strcmp(key, "on_end") == 0) {
+      luaL_checktype(L, -1, LUA_TFUNCTION);
+      lua_pushvalue(L, -1);
+      inst->end_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+      o->on_end = end_to_host;
+      o->on_end_data = inst;
     } else if (strcmp(key, "clock") == 0) {
       luaL_checktype(L, -1, LUA_TFUNCTION);
       lua_pushvalue(L, -1);
@@ -195,9 +234,10 @@ static void read_options(lua_State *L, instance *inst, gatelog_options_t *o) {
 static void unref_all(lua_State *L, instance *inst) {
   luaL_unref(L, LUA_REGISTRYINDEX, inst->log_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, inst->clock_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, inst->end_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, inst->error_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, inst->thread_ref);
-  inst->log_ref = inst->error_ref = inst->thread_ref = inst->clock_ref = LUA_NOREF;
+  inst->log_ref = inst->error_ref = inst->thread_ref = inst->clock_ref = inst->end_ref = LUA_NOREF;
   while (inst->senders) {
     host_sender *s = inst->senders;
     inst->senders = s->next;
@@ -209,7 +249,7 @@ static void unref_all(lua_State *L, instance *inst) {
 static int l_new(lua_State *L) {
   instance *inst = lua_newuserdata(L, sizeof(*inst));
   memset(inst, 0, sizeof(*inst));
-  inst->log_ref = inst->error_ref = inst->thread_ref = inst->clock_ref = LUA_NOREF;
+  inst->log_ref = inst->error_ref = inst->thread_ref = inst->clock_ref = inst->end_ref = LUA_NOREF;
   inst->closed = inst->loop_closed = 1; /* until the loop exists */
   luaL_getmetatable(L, INSTANCE_MT);
   lua_setmetatable(L, -2);

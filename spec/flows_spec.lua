@@ -225,3 +225,28 @@ describe("the expiry timer", function()
     gl:close(1)
   end)
 end)
+
+describe("on_end", function()
+  it("tells the host about every session that ends, and why", function()
+    local ended = {}
+    local gl, cap, clock = core({ udp_idle_timeout = 10, max_sessions = 3,
+                                  on_end = function(info) ended[#ended + 1] = info end })
+    local a = gl:tcp_start(1, "10.0.0.1:1", "10.0.0.2:2")
+    local u = gl:udp_track(2, "[2001:db8::1]:53", "10.0.0.9:53")
+    gl:tcp_end(a, "upstream_reset")
+    clock.now = T0 + 11
+    assert.equal(1, gl:expire())
+    for i = 1, 4 do gl:tcp_start(3, "10.0.0.3:" .. i, "10.0.0.2:2") end -- the fourth evicts
+    gl:close(1)
+    assert.equal(6, #ended)
+    assert.same({ sessionId = a, resourceId = 1, protocol = "tcp", sourceAddr = "10.0.0.1:1",
+                  destAddr = "10.0.0.2:2", endReason = "upstream_reset" }, ended[1])
+    assert.equal(u, ended[2].sessionId)
+    assert.equal("udp", ended[2].protocol)
+    assert.equal("[2001:db8::1]:53", ended[2].sourceAddr)
+    assert.equal("idle", ended[2].endReason)
+    assert.equal("evicted", ended[3].endReason)
+    assert.equal("shutdown", ended[6].endReason)
+    assert.equal(6, #cap.records)
+  end)
+end)

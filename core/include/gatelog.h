@@ -67,6 +67,21 @@ typedef struct gatelog_send_s gatelog_send_t;
  * core that has closed only frees req. */
 typedef void (*gatelog_send_fn)(gatelog_send_t *req, const char *payload,
                                 size_t len, void *data);
+/* What the on_end callback learns of a session that ended. Everything
+ * pointed to is valid during the call only. */
+typedef struct gatelog_end_info_s {
+  gatelog_sid_t sid;
+  int64_t resource_id;
+  int protocol;                /* IPPROTO_TCP or IPPROTO_UDP */
+  const struct sockaddr *src;  /* AF_INET or AF_INET6 */
+  const struct sockaddr *dst;
+  const char *reason;          /* the record's endReason */
+} gatelog_end_info_t;
+/* Called on the loop thread for every session that ends, whatever ended
+ * it (the gateway, an idle timeout, eviction, close), after its record
+ * went to the policy. It may call gatelog functions. */
+typedef void (*gatelog_end_fn)(void *data, const gatelog_end_info_t *info);
+
 /* A clock for replaying recorded traffic: wall-clock nanoseconds since the
  * epoch. See gatelog_options_t.clock. */
 typedef uint64_t (*gatelog_clock_fn)(void *data);
@@ -129,6 +144,11 @@ typedef struct gatelog_options_s {
                                     (answer with gatelog_send_done); filter
                                     and enrich still run */
   void *send_override_data;
+  gatelog_end_fn on_end;        /* NULL (default): none. Tells the gateway
+                                   when a session ends, e.g. so that it can
+                                   close what it kept for a UDP flow that
+                                   gatelog ended for idleness */
+  void *on_end_data;
   /* Sessions as flow exporters know them (see the README's "Interim
    * records, timeouts and a bounded table"). */
   uint64_t active_timeout_ms;   /* 0 (default): off. Else a session open

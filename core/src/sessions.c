@@ -3,6 +3,7 @@
  * bound on the table, and its end with a reason. One timer drives every
  * timeout: each kind keeps its sessions in an ordered list whose head is
  * the next due, and the timer is armed for the earliest head. */
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,6 +99,14 @@ void gl_session_finish(gatelog_t *gl, uint32_t idx, const char *reason, uint64_t
   access_line(gl, &r, 0);
   gl_table_remove(&gl->table, idx);
   deliver(gl, &r);
+  if (gl->opts.on_end) {
+    struct sockaddr_storage src, dst;
+    gl_addr_to_sockaddr(&r.src, &src);
+    gl_addr_to_sockaddr(&r.dst, &dst);
+    gatelog_end_info_t info = {r.sid, r.resource, r.proto == GL_PROTO_UDP ? IPPROTO_UDP : IPPROTO_TCP,
+                               (struct sockaddr *)&src, (struct sockaddr *)&dst, reason};
+    gl->opts.on_end(gl->opts.on_end_data, &info);
+  }
 }
 
 /* An interim record: the counters so far, and what moved since the last. */

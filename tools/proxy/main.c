@@ -101,6 +101,10 @@ static int bad_input(const char *msg) {
   return 2;
 }
 
+static void on_session_end(void *data, const gatelog_end_info_t *info) {
+  px_udp_session_ended(data, info);
+}
+
 int main(int argc, char **argv) {
   proxy *p = &P;
   char err[512];
@@ -126,6 +130,8 @@ int main(int argc, char **argv) {
   o.lua_path = p->opt.lua_path;
   o.log = gatelog_line;
   o.log_level = p->opt.log_level;
+  o.on_end = on_session_end;
+  o.on_end_data = p;
   if (gatelog_new(p->loop, &o, &p->gl) != 0) {
     snprintf(err, sizeof(err), "%s", gatelog_last_error(NULL));
     return bad_input(err);

@@ -89,6 +89,8 @@ void px_tcp_close(proxy *p);
 int px_udp_bind(proxy *p, px_listen_spec *spec, char *err, size_t errlen);
 void px_udp_start(proxy *p);
 void px_udp_close(proxy *p);
+/* gatelog's on_end: a UDP session gatelog ended closes its flow. */
+void px_udp_session_ended(proxy *p, const gatelog_end_info_t *info);
 int px_metrics_bind(proxy *p, char *err, size_t errlen);
 void px_metrics_close(proxy *p);
 

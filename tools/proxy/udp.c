@@ -6,22 +6,16 @@
  *
  * How a flow ends: gatelog ends idle UDP sessions itself, after
  * udp_idle_timeout (which the script's config may change, and which only
- * the core knows), and tells no one. An idle timer of the proxy's own
- * would need that value, and udp_track or add_bytes would refresh the
- * flow they were meant to test. So when gatelog's udp_ended counter
- * moves, a sweep probes each flow's session with gatelog_tcp_end: on a
- * UDP session that is still open it fails with GATELOG_EWRONGPROTO and
- * changes nothing (documented in gatelog.h); on one that ended it fails
- * with GATELOG_ENOSESSION, and the flow's upstream socket is closed. A
- * datagram that arrives meanwhile starts a new session for the flow. */
+ * the core knows), and says so through its on_end callback: then the
+ * flow's upstream socket is closed. A datagram that arrives later starts
+ * a new flow and a new session. */
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "flowmap.h"
 #include "list.h"
 #include "proxy.h"
-
-#define SWEEP_MS 1000
 
 typedef struct ulistener {
   uv_udp_t h;
@@ -52,8 +46,6 @@ typedef struct send_req {
 typedef struct udp_state {
   gl_link listeners, flows;
   px_flowmap map;
-  uv_timer_t sweep;
-  uint64_t udp_ended_seen;
   char buf[65536]; /* every datagram is copied out of it in its callback */
 } udp_state;
 
@@ -63,8 +55,6 @@ static udp_state *state(proxy *p) {
     if (s == NULL) abort();
     gl_list_init(&s->listeners);
     gl_list_init(&s->flows);
-    uv_timer_init(p->loop, &s->sweep);
-    s->sweep.data = p;
     p->udp = s;
   }
   return p->udp;
@@ -212,21 +202,30 @@ static void on_client_datagram(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
   forward(p, f, &f->up, NULL, buf->base, (size_t)nread, 0);
 }
 
-static void on_sweep(uv_timer_t *t) {
-  proxy *p = t->data;
-  udp_state *s = state(p);
-  gatelog_stats_t st;
-  if (gatelog_stats(p->gl, &st) != 0 || st.udp_ended == s->udp_ended_seen) return;
-  s->udp_ended_seen = st.udp_ended;
-  gl_link *n = s->flows.next;
-  while (n != &s->flows) {
-    flow *f = GL_CONTAINER(n, flow, node);
-    n = n->next; /* close_flow unlinks f */
-    if (gatelog_tcp_end(p->gl, f->sid) == GATELOG_ENOSESSION) {
-      px_log(p, GATELOG_LOG_DEBUG, "udp flow of session %016llx ended: idle",
-             (unsigned long long)f->sid);
-      close_flow(p, f);
-    }
+static int same_endpoint(const struct sockaddr *a, const struct sockaddr_storage *b) {
+  if (a->sa_family != b->ss_family) return 0;
+  if (a->sa_family == AF_INET) {
+    const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+    return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+  }
+  const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+  return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+}
+
+void px_udp_session_ended(proxy *p, const gatelog_end_info_t *info) {
+  if (p->udp == NULL || info->protocol != IPPROTO_UDP) return;
+  udp_state *s = p->udp;
+  for (gl_link *n = s->listeners.next; n != &s->listeners; n = n->next) {
+    ulistener *l = GL_CONTAINER(n, ulistener, node);
+    if (l->spec->resource != info->resource_id || !same_endpoint(info->dst, &l->spec->upstream))
+      continue;
+    px_flowkey *k = px_flowmap_find(&s->map, l, info->src);
+    flow *f = k ? GL_CONTAINER(k, flow, key) : NULL;
+    if (f == NULL || f->sid != info->sid) continue;
+    px_log(p, GATELOG_LOG_DEBUG, "udp flow of session %016llx ended: %s",
+           (unsigned long long)f->sid, info->reason);
+    close_flow(p, f);
+    return;
   }
 }
 
@@ -249,19 +248,10 @@ void px_udp_start(proxy *p) {
   udp_state *s = state(p);
   for (gl_link *n = s->listeners.next; n != &s->listeners; n = n->next)
     uv_udp_recv_start(&GL_CONTAINER(n, ulistener, node)->h, on_alloc, on_client_datagram);
-  uv_timer_start(&s->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
-  uv_unref((uv_handle_t *)&s->sweep);
 }
 
 static void free_handle_data(uv_handle_t *h) { free(h->data); }
 
-static void free_state(uv_handle_t *h) {
-  proxy *p = h->data;
-  udp_state *s = p->udp;
-  px_flowmap_free(&s->map);
-  free(s);
-  p->udp = NULL;
-}
 
 void px_udp_close(proxy *p) {
   udp_state *s = state(p);
@@ -271,5 +261,7 @@ void px_udp_close(proxy *p) {
     gl_list_remove(&l->node);
     uv_close((uv_handle_t *)&l->h, free_handle_data);
   }
-  uv_close((uv_handle_t *)&s->sweep, free_state);
+  px_flowmap_free(&s->map);
+  free(s);
+  p->udp = NULL;
 }
