@@ -573,6 +573,35 @@ static void test_table(void) {
   CHECK(t.chunks == NULL && t.count == 0 && t.used == 0);
 }
 
+/* gatelog writes IPv6 text itself (inet_ntop is slow on the hot path):
+ * it must be exactly what glibc's inet_ntop writes, zero runs, embedded
+ * IPv4 and all. */
+static void test_ip6_text(void) {
+  uint64_t x = 88172645463325252ULL;
+  int bad = 0;
+  for (int t = 0; t < 200000; t++) {
+    gl_addr a;
+    memset(&a, 0, sizeof(a));
+    a.family = 6;
+    for (int i = 0; i < 8; i++) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      unsigned kind = x % 4, v = kind == 0 ? 0 : kind == 1 ? (unsigned)(x >> 8) & 0xff
+                                 : kind == 2 ? 1 : (unsigned)(x >> 16) & 0xffff;
+      a.ip[2 * i] = (uint8_t)(v >> 8);
+      a.ip[2 * i + 1] = (uint8_t)v;
+    }
+    if (t % 7 == 0) memset(a.ip, 0, 10), a.ip[10] = a.ip[11] = 0xff; /* ::ffff:a.b.c.d */
+    if (t % 11 == 0) memset(a.ip, 0, 12);                            /* ::a.b.c.d */
+    if (t % 13 == 0) memset(a.ip, 0, 14);                            /* ::x */
+    if (t % 17 == 0) memset(a.ip, 0, 16);                            /* :: */
+    char ours[GL_IP_STRLEN], theirs[INET6_ADDRSTRLEN];
+    gl_addr_format_ip(&a, ours);
+    inet_ntop(AF_INET6, a.ip, theirs, sizeof(theirs));
+    if (strcmp(ours, theirs) != 0 && bad++ < 5) fprintf(stderr, "ip6: %s vs %s\n", ours, theirs);
+  }
+  CHECK(bad == 0);
+}
+
 /* Growth moves the index a few probe runs at a time: lookups, inserts and
  * removals in the middle of it must see every session exactly where it
  * is, in the new array or the old. */
@@ -769,6 +798,7 @@ int main(void) {
   test_base64();
   test_ids();
   test_addr();
+  test_ip6_text();
   test_table();
   test_table_growth();
   test_table_lists();

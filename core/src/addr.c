@@ -116,10 +116,50 @@ static size_t format_ip4(const uint8_t ip[4], char *out) {
   return (size_t)(p - out);
 }
 
+/* RFC 5952 text, as glibc's inet_ntop writes it: lowercase hex without
+ * leading zeros, the longest run of two or more zero groups (the first
+ * of equals) as "::", and an IPv4 tail in dotted form for ::a.b.c.d and
+ * ::ffff:a.b.c.d. */
+static size_t format_ip6(const uint8_t ip[16], char *out) {
+  static const char hex[] = "0123456789abcdef";
+  unsigned w[8];
+  int best = -1, best_len = 0, run = -1, run_len = 0;
+  for (int i = 0; i < 8; i++) {
+    w[i] = (unsigned)ip[2 * i] << 8 | ip[2 * i + 1];
+    if (w[i] == 0) {
+      if (run < 0) run = i, run_len = 0;
+      if (++run_len > best_len) best = run, best_len = run_len;
+    } else {
+      run = -1;
+    }
+  }
+  if (best_len < 2) best = -1;
+  char *p = out;
+  for (int i = 0; i < 8; i++) {
+    if (i == best) {
+      *p++ = ':';
+      if (i == 0) *p++ = ':';
+      i += best_len - 1;
+      continue;
+    }
+    if (i == 6 && best == 0 &&
+        (best_len == 6 || (best_len == 7 && w[7] != 1) || (best_len == 5 && w[5] == 0xffff))) {
+      p += format_ip4(ip + 12, p);
+      return (size_t)(p - out);
+    }
+    int started = 0;
+    for (int shift = 12; shift >= 0; shift -= 4) {
+      unsigned d = (w[i] >> shift) & 0xf;
+      if (d || started || shift == 0) *p++ = hex[d], started = 1;
+    }
+    if (i < 7) *p++ = ':';
+  }
+  *p = '\0';
+  return (size_t)(p - out);
+}
+
 size_t gl_addr_format_ip(const gl_addr *a, char out[GL_IP_STRLEN]) {
-  if (a->family == 4) return format_ip4(a->ip, out);
-  if (inet_ntop(AF_INET6, a->ip, out, GL_IP_STRLEN) == NULL) out[0] = '\0';
-  return strlen(out);
+  return a->family == 4 ? format_ip4(a->ip, out) : format_ip6(a->ip, out);
 }
 
 size_t gl_addr_format(const gl_addr *a, char out[GL_ADDR_STRLEN]) {
