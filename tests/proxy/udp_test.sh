@@ -12,6 +12,10 @@ start_proxy --script "$FIXTURES/record.lua" --metrics 127.0.0.1:0 \
   --listen "udp:127.0.0.1:0=127.0.0.1:$(peer_port udp-reply),resource=9"
 port=$(proxy_port 1)
 sockets() { find "/proc/$PROXY_PID/fd" -lname 'socket:*' | wc -l; }
+# Conditions that wait_for re-evaluates on every try (an argument like
+# "$(sockets)" would be expanded once, before the first).
+sockets_are() { [ "$(sockets)" = "$1" ]; }
+records_are() { [ "$(cat "$GATELOG_OUTPUT" 2>/dev/null | wc -l)" = "$1" ]; }
 before=$(sockets)
 
 # count size: three clients at once, each its own flow.
@@ -30,8 +34,8 @@ check "each flow has a socket toward the upstream" [ "$(sockets)" = $((before + 
 
 check "the flows end by gatelog's idle timeout" wait_for 30 metric_is gatelog_ended_idle 3
 check "the proxy closes their flows" wait_for 30 metric_is gatelog_proxy_udp_flows_active 0
-check "and their upstream sockets" wait_for 10 [ "$(sockets)" = "$before" ]
-check "records are delivered" wait_for 30 [ "$(wc -l <"$GATELOG_OUTPUT")" = 3 ]
+check "and their upstream sockets" wait_for 10 sockets_are "$before"
+check "records are delivered" wait_for 30 records_are 3
 
 i=0
 for spec in "$@"; do
