@@ -175,3 +175,42 @@ describe("delivery", function()
     assert.equal(1, gl:stats().batches_failed)
   end)
 end)
+
+describe("the batch table", function()
+  it("gives json only while its send is not settled", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    os.execute("mkdir -p " .. dir)
+    local path = dir .. "/late_json.lua"
+    local f = assert(io.open(path, "w"))
+    f:write([[
+local core = require "gatelog.core"
+local kept
+return {
+  send = function(b, done)
+    if kept then
+      local ok, err = pcall(function() return kept.json end)
+      core.log("warn", "late json: " .. tostring(ok) .. " " .. tostring(err))
+    end
+    kept = b
+    core.senders.capture(b.json, function(ok) done(ok) end)
+  end,
+}
+]])
+    f:close()
+    local S2 = require "support"
+    local gl, cap, logs = S2.new({ script = path, batch_max = 2, max_inflight = 1 })
+    cap.mode = "hold"
+    for i = 1, 4 do gl:tcp_end(gl:tcp_start(1, "10.0.0.1:" .. i, "10.0.0.2:80")) end
+    assert.truthy(S2.run_until(gl, function() return #cap.held >= 1 end))
+    local held = cap.held
+    cap.held = {}
+    for _, h in ipairs(held) do h.reply(true) end
+    assert.truthy(S2.run_until(gl, function() return #cap.held >= 1 end))
+    local late
+    for _, l in ipairs(logs) do late = late or l.msg:match("late json: .*") end
+    assert.matches("late json: false .*can be read only until the send is answered", late)
+    gl:close(0.1)
+    os.execute("rm -rf " .. dir)
+  end)
+end)

@@ -183,6 +183,8 @@ void gl_outbox_answer(gatelog_t *gl, uint64_t ticket, int ok, const char *err);
 /* Drop everything held (close deadline); returns records lost. */
 uint64_t gl_outbox_abandon(gatelog_t *gl);
 void gl_batch_free(gl_batch *b);
+/* The batch of a send that has not been settled yet, or NULL. */
+const gl_batch *gl_outbox_by_ticket(gatelog_t *gl, uint64_t ticket);
 /* Drop the oldest batches while more than queue_max records are held. */
 void gl_outbox_enforce_cap(gatelog_t *gl);
 /* Fail sends older than send_timeout_ms and arm the timer for the next. */

@@ -202,6 +202,16 @@ void gl_outbox_answer(gatelog_t *gl, uint64_t ticket, int ok, const char *err) {
   gl->stats.done_ignored++;
 }
 
+const gl_batch *gl_outbox_by_ticket(gatelog_t *gl, uint64_t ticket) {
+  gl_link *lists[] = {&gl->inflight, &gl->answered};
+  for (int i = 0; i < 2; i++)
+    for (gl_link *l = lists[i]->next; l != lists[i]; l = l->next) {
+      const gl_batch *b = GL_CONTAINER(l, gl_batch, answer_node);
+      if (b->ticket == ticket) return b;
+    }
+  return NULL;
+}
+
 static void on_retry(uv_timer_t *t) { gl_schedule_pump(t->data); }
 
 static void start_backoff(gatelog_t *gl) {

@@ -408,8 +408,11 @@ static void push_batch(gl_policy *p, gl_batch *b) {
   lua_createtable(L, 0, 6);
   lua_pushlstring(L, b->payload, b->payload_len);
   lua_setfield(L, -2, "payload");
-  lua_pushlstring(L, b->json.data, b->json.len);
-  lua_setfield(L, -2, "json");
+  /* b.json (large) is copied into Lua only if the script reads it. */
+  gl_batch_handle *h = lua_newuserdata(L, sizeof(*h));
+  h->gl = p->gl;
+  h->ticket = b->ticket;
+  lua_rawseti(L, -2, -2);
   lua_pushinteger(L, (lua_Integer)b->count);
   lua_setfield(L, -2, "count");
   lua_pushinteger(L, (lua_Integer)b->attempt);

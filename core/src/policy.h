@@ -10,6 +10,13 @@
 #include "budget.h"
 #include "core.h"
 
+/* Kept in a batch table (at [-2]) so that b.json can be fetched while
+ * the send is not settled. */
+typedef struct gl_batch_handle {
+  gatelog_t *gl;
+  uint64_t ticket;
+} gl_batch_handle;
+
 /* The record view's field names, found by the address of their interned
  * Lua string (LuaJIT interns every string, so equal names share one). */
 #define GL_FIELD_SLOTS 64

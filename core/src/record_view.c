@@ -236,11 +236,21 @@ static void push_records(lua_State *L) {
   lua_settop(L, recs);
 }
 
+/* b.json, from the batch while its send is not settled yet. */
+static void push_json(lua_State *L) {
+  lua_rawgeti(L, 1, -2);
+  const gl_batch_handle *h = lua_touserdata(L, -1);
+  const gl_batch *b = h ? gl_outbox_by_ticket(h->gl, h->ticket) : NULL;
+  if (b == NULL) luaL_error(L, "batch.json can be read only until the send is answered");
+  lua_pushlstring(L, b->json.data, b->json.len);
+}
+
 /* Fields of the batch table built only when a script reads them, then
  * kept in the table. */
 static int batch_index(lua_State *L) {
   const char *key = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "";
-  if (strcmp(key, "ndjson") == 0) push_ndjson(L);
+  if (strcmp(key, "json") == 0) push_json(L);
+  else if (strcmp(key, "ndjson") == 0) push_ndjson(L);
   else if (strcmp(key, "records") == 0) push_records(L);
   else return 0;
   lua_pushvalue(L, -1);

@@ -201,7 +201,7 @@ int px_parse_args(int argc, char **argv, px_options *opt, char *err, size_t errl
     else if (i + 1 < argc) v = argv[++i];
     else return fail(err, errlen, "%s needs a value", name);
 
-    uint64_t ms;
+    uint64_t ms = 0;
     if (strcmp(name, "--script") == 0) {
       opt->script = v;
     } else if (strcmp(name, "--lua-path") == 0) {
