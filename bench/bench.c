@@ -37,6 +37,8 @@ typedef struct driver {
   payloads *keep; /* where payloads go, for the bound (NULL: discard) */
   uint32_t *lat;  /* wall ns of every gatelog call */
   size_t nlat, cap_lat;
+  const char *slowest; /* the call that took longest */
+  uint32_t slow_ns;
   int flushed, closed;
 } driver;
 
@@ -70,8 +72,10 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size) {
   do {                                                                   \
     uint64_t t0_ = now_ns(CLOCK_MONOTONIC);                              \
     int err_ = (call);                                                   \
+    uint32_t took_ = (uint32_t)(now_ns(CLOCK_MONOTONIC) - t0_);          \
     (d)->lat = grow((d)->lat, &(d)->cap_lat, (d)->nlat + 1, sizeof(uint32_t)); \
-    (d)->lat[(d)->nlat++] = (uint32_t)(now_ns(CLOCK_MONOTONIC) - t0_);   \
+    if ((d)->nlat == 0 || took_ > (d)->slow_ns) (d)->slow_ns = took_, (d)->slowest = #call; \
+    (d)->lat[(d)->nlat++] = took_;                                       \
     if (err_) {                                                          \
       fprintf(stderr, "gatelog-bench: %s: %s\n", #call, gatelog_strerror(err_)); \
       exit(1);                                                           \
@@ -208,6 +212,7 @@ void run_traffic(const char *script, const bench_opts *o, uint64_t seed, payload
   r->callback_max_ns = st.callback_max_ns;
   qsort(d->lat, d->nlat, sizeof(uint32_t), cmp_u32);
   r->call_max_ns = d->lat[d->nlat - 1];
+  r->slowest = d->slowest;
   r->call_p999_ns = d->lat[d->nlat * 999 / 1000];
   finish_core(d);
   free(d->lat);

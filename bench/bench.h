@@ -22,6 +22,7 @@ typedef struct run_result {
   double wall, cpu;  /* seconds */
   uint64_t records;
   uint64_t call_max_ns, call_p999_ns, callback_max_ns;
+  const char *slowest; /* the call that took call_max_ns */
 } run_result;
 
 /* Batch payloads a run sent, kept for the compression bound. */

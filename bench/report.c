@@ -131,8 +131,8 @@ int bench_report(const bench_opts *o, const char *self) {
       close_s[i] = r.close_s;
       growth[i] = r.growth;
     }
-    fprintf(stderr, "  run %d: %.0f sessions/s, bound %.0f (%.0f%%), Lua %+.1f%% CPU\n", i + 1,
-            tput[i], bound[i], ratio[i] * 100, lua_cost[i] * 100);
+    fprintf(stderr, "  run %d: %.0f sessions/s, bound %.0f (%.0f%%), Lua %+.1f%% CPU; longest call %.3f ms (%.40s)\n",
+            i + 1, tput[i], bound[i], ratio[i] * 100, lua_cost[i] * 100, call_max[i], a.slowest);
   }
   int m = o->quick ? 1 : (n < 3 ? n : 3);
   double r_ratio = median(ratio, n), r_lua = median(lua_cost, n);
