@@ -37,6 +37,13 @@ typedef struct gl_config {
   int table_full;
 } gl_config;
 
+/* How a failed send should be handled (done's third argument). */
+#define GL_RETRY_AFTER_MAX_S 86400
+typedef struct gl_answer_how {
+  int permanent;           /* the sink refused the batch for good: drop it */
+  uint64_t retry_after_ms; /* nonzero: the next retry waits at least this */
+} gl_answer_how;
+
 enum gl_batch_state {
   GL_BATCH_COMPRESSING, /* on the thread pool */
   GL_BATCH_READY,       /* compressed, waiting for (another) send */
@@ -69,6 +76,7 @@ typedef struct gl_batch {
   int work_err;
   uv_work_t work;
   gl_policy *policy;     /* the policy whose send holds it */
+  gl_answer_how how;     /* with a failed answer: drop, or when to retry */
 } gl_batch;
 
 /* One send to a host-registered sender. */
@@ -127,6 +135,10 @@ struct gatelog_s {
   uint64_t backoff_ms;
   uint64_t retry_at_ms;    /* no send starts before this loop time */
   unsigned pending_work;   /* thread-pool requests not yet completed */
+  gl_link ios;             /* script I/O open (io.c): closed by the close */
+  gl_link deferred;        /* script callbacks for the next pump (io.c) */
+  unsigned io_open;        /* script I/O handles whose close has not run */
+  struct gl_http *http;    /* the HTTP client (http.c), made on first use */
 
   uv_timer_t flush_timer;
   uv_timer_t expiry_timer;
@@ -173,6 +185,8 @@ void gl_outbox_seal(gatelog_t *gl);
 void gl_outbox_pump(gatelog_t *gl);
 /* The script's done for a ticket; unknown tickets are counted and ignored. */
 void gl_outbox_answer(gatelog_t *gl, uint64_t ticket, int ok, const char *err);
+void gl_outbox_answer_how(gatelog_t *gl, uint64_t ticket, int ok, const char *err,
+                          const gl_answer_how *how);
 /* Drop everything held (close deadline); returns records lost. */
 uint64_t gl_outbox_abandon(gatelog_t *gl);
 void gl_batch_free(gl_batch *b);

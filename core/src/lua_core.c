@@ -1,11 +1,14 @@
 /* require("gatelog.core"): what the core gives a policy script. Every
  * function checks its arguments at once and raises on misuse; results of
- * asynchronous work come to a callback as (true) or (nil, "ENAME: why"). */
+ * asynchronous work come to a callback as (true) or (nil, "ENAME: why").
+ * The I/O primitives (timer, tcp, udp, http, gzip, zlib) live in files of
+ * their own, installed below. */
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
+#include "io.h"
 #include "policy.h"
 
 static gl_policy *policy_of(lua_State *L) {
@@ -107,6 +110,12 @@ static int open_core(lua_State *L) {
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, p->senders_ref);
   lua_setfield(L, -2, "senders");
+  /* Asynchronous I/O on the core's loop (io.h). */
+  gl_prims_timer_install(L, p);
+  gl_prims_compress_install(L, p);
+  gl_prims_tcp_install(L, p);
+  gl_prims_udp_install(L, p);
+  gl_prims_http_install(L, p);
   return 1;
 }
 
