@@ -205,9 +205,11 @@ void gl_sessions_fit(gatelog_t *gl);
 void gl_watch_set(gatelog_t *gl, int on);
 void gl_watch_event(uv_fs_event_t *h, const char *name, int events, int status);
 
-/* file_append.c */
+/* file_append.c: append on the thread pool, in call order per path; with
+ * max_bytes and keep, rotate the file first if the append would take it
+ * past max_bytes (max_bytes = 0: never). */
 int gl_file_append(gatelog_t *gl, gl_policy *p, const char *path, const char *data,
-                   size_t len, int cb_ref);
+                   size_t len, int cb_ref, uint64_t max_bytes, unsigned keep);
 void gl_file_queues_abandon(gatelog_t *gl);
 
 #endif

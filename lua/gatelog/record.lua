@@ -26,6 +26,8 @@ end
 
 local days_cache = {} -- one entry per date seen: a few per year
 
+M.days_from_civil = days_from_civil
+
 -- An RFC3339 UTC time ("2026-11-27T10:00:05.9876Z") as whole seconds
 -- since the epoch and its fraction as 9 digits ("987600000"); nil if it
 -- is not one. Pattern matching costs most of a microsecond without the

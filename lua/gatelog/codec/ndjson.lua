@@ -25,4 +25,14 @@ function M.encode(x, opts)
   return concat(out, "\n")
 end
 
+-- One JSON text per record (one datagram each over UDP).
+function M.messages(x, opts)
+  local _ = opts -- no options
+  local recs = record.of(x)
+  local q = json.quoter(recs)
+  local out = {}
+  for i = 1, #recs do out[i] = json.record(recs[i], q) end
+  return out
+end
+
 return M
