@@ -32,6 +32,7 @@ end
 
 local jstring = M.string
 local function quote(s) return '"' .. s .. '"' end
+M.quote = quote
 
 -- The string encoder for a set of records: M.string, or for records the
 -- core marked as needing no escaping (batch.records of a batch whose JSON
@@ -135,6 +136,25 @@ local function style(qq)
   }
 end
 local PLAIN, EMBEDDED = style('"'), style('\\"')
+-- With strings that need no escaping, the quotes are in the template and
+-- the strings go in as they are: no function call per string.
+local function raw_style(st)
+  local qq = st.qq
+  local r = {}
+  for k, v in pairs(st) do r[k] = v end
+  local parts = { "sessionId", "resourceId", "sourceAddr", "destAddr", "protocol", "startedAt", "endedAt",
+    "bytesTx", "bytesRx" }
+  local strings = { sessionId = true, sourceAddr = true, destAddr = true, protocol = true,
+    startedAt = true, endedAt = true }
+  local t = {}
+  for i, k in ipairs(parts) do
+    t[i] = qq .. k .. qq .. ":" .. (strings[k] and (qq .. "%s" .. qq) or "%s")
+  end
+  r.reference = "{" .. concat(t, ",")
+  r.raw = true
+  return r
+end
+local PLAIN_RAW, EMBEDDED_RAW = raw_style(PLAIN), raw_style(EMBEDDED)
 
 -- One record as a JSON object, keys in the order above; q encodes strings
 -- (M.quoter(records); default M.string). Records as the core makes them
@@ -149,8 +169,13 @@ local function record(r, q, st)
     or type(tx) ~= "number" or type(rx) ~= "number" then
     return nil
   end
-  local s = format(st.reference, q(sid), jnumber(rid), q(src), q(dst), q(proto), q(sa), q(en),
-    jnumber(tx), jnumber(rx))
+  local s
+  if st.raw then
+    s = format(st.reference, sid, jnumber(rid), src, dst, proto, sa, en, jnumber(tx), jnumber(rx))
+  else
+    s = format(st.reference, q(sid), jnumber(rid), q(src), q(dst), q(proto), q(sa), q(en),
+      jnumber(tx), jnumber(rx))
+  end
   local final, seq = r.final, r.seq
   if seq ~= nil then
     s = s .. format(st.interim, qvalue(final, q), qvalue(seq, q), qvalue(r.deltaTx, q), qvalue(r.deltaRx, q))
@@ -169,7 +194,7 @@ end
 
 function M.record(r, q)
   q = q or jstring
-  return record(r, q, PLAIN) or record_slow(r, q, scratch)
+  return record(r, q, q == quote and PLAIN_RAW or PLAIN) or record_slow(r, q, scratch)
 end
 
 -- The record's JSON text as a JSON string literal (a line inside JSON).
@@ -178,7 +203,7 @@ function M.record_string(r, q)
   q = q or jstring
   if q ~= jstring then
     -- Strings that need no escaping stay so inside the outer string.
-    local s = record(r, quote_embedded, EMBEDDED)
+    local s = record(r, quote_embedded, EMBEDDED_RAW)
     if s then return '"' .. s .. '"' end
   end
   return jstring(M.record(r, q))

@@ -64,6 +64,8 @@ local FIXED = '{"timeUnixNano":"%s","observedTimeUnixNano":"%s","severityNumber"
   '{"key":"gatelog.started_at","value":{"stringValue":%s}},' ..
   '{"key":"gatelog.bytes_tx","value":{"intValue":"%d"}},' ..
   '{"key":"gatelog.bytes_rx","value":{"intValue":"%d"}}'
+-- The same with the string values' quotes in the template.
+local FIXED_RAW = FIXED:gsub('"stringValue":%%s}', '"stringValue":"%%s"}')
 local PORT = { source = '{"key":"source.port","value":{"intValue":"%d"}},',
   destination = '{"key":"destination.port","value":{"intValue":"%d"}},' }
 local BIG = 9007199254740992
@@ -86,9 +88,14 @@ local function fast_record(r, q)
   local reason = r.endReason
   local body = proto .. " " .. src .. " to " .. dst
   if reason then body = body .. " " .. reason end
-  local s = format(FIXED, ns, ns, q(body), q(sid), rid, q(proto), q(src_ip),
-    src_port and format(PORT.source, src_port) or "", q(dst_ip),
-    dst_port and format(PORT.destination, dst_port) or "", q(st), tx, rx)
+  local sp = src_port and format(PORT.source, src_port) or ""
+  local dp = dst_port and format(PORT.destination, dst_port) or ""
+  local s
+  if q == json.quote then -- strings as they are, quotes in the template
+    s = format(FIXED_RAW, ns, ns, body, sid, rid, proto, src_ip, sp, dst_ip, dp, st, tx, rx)
+  else
+    s = format(FIXED, ns, ns, q(body), q(sid), rid, q(proto), q(src_ip), sp, q(dst_ip), dp, q(st), tx, rx)
+  end
   if reason ~= nil then s = s .. "," .. attr(K["gatelog.end_reason"], reason, q) end
   if r.final ~= nil then s = s .. "," .. attr(K["gatelog.final"], r.final, q) end
   if r.seq ~= nil then

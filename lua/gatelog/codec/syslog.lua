@@ -66,10 +66,30 @@ local function parts(opts)
   return pri, mid
 end
 
-local function message(r, pri, mid)
+local SD_REFERENCE = 'sessionId="%s" resourceId="%s" sourceAddr="%s" destAddr="%s" protocol="%s" ' ..
+  'startedAt="%s" endedAt="%s" bytesTx="%s" bytesRx="%s"'
+local REFERENCE_COUNT = 9
+
+-- safe: the record's strings carry no '"' or '\' (the core's mark), and
+-- those the core makes (id, protocol, times) no ']': only the addresses
+-- (IPv6 brackets) and what follows need a look.
+local function message(r, pri, mid, safe)
   local sd, n = {}, 0
   local keys = json.RECORD_KEYS
-  for i = 1, #keys do
+  local first = 1
+  if safe then
+    local sid, rid, src, dst, proto = r.sessionId, r.resourceId, r.sourceAddr, r.destAddr, r.protocol
+    local st, en, tx, rx = r.startedAt, r.endedAt, r.bytesTx, r.bytesRx
+    if type(sid) == "string" and type(rid) == "number" and type(src) == "string" and type(dst) == "string"
+      and type(proto) == "string" and type(st) == "string" and type(en) == "string"
+      and type(tx) == "number" and type(rx) == "number" then
+      n = 1
+      sd[1] = format(SD_REFERENCE, sid, json.number(rid), param_value(src), param_value(dst), proto, st, en,
+        json.number(tx), json.number(rx))
+      first = REFERENCE_COUNT + 1
+    end
+  end
+  for i = first, #keys do
     local v = r[keys[i]]
     if v ~= nil then
       n = n + 1
@@ -94,11 +114,17 @@ function M.message(r, opts)
 end
 
 -- The messages of a batch, one per record (UDP: one datagram each).
+local function is_safe(recs)
+  local mt = getmetatable(recs)
+  return mt ~= nil and mt.json_safe == true
+end
+
 function M.messages(x, opts)
   local recs = record.of(x)
   local pri, mid = parts(opts or {})
+  local safe = is_safe(recs)
   local out = {}
-  for i = 1, #recs do out[i] = message(recs[i], pri, mid) end
+  for i = 1, #recs do out[i] = message(recs[i], pri, mid, safe) end
   return out
 end
 
@@ -106,9 +132,10 @@ end
 function M.encode(x, opts)
   local recs = record.of(x)
   local pri, mid = parts(opts or {})
+  local safe = is_safe(recs)
   local out = {}
   for i = 1, #recs do
-    local m = message(recs[i], pri, mid)
+    local m = message(recs[i], pri, mid, safe)
     out[i] = format("%d ", #m) .. m
   end
   return concat(out)
