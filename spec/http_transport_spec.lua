@@ -2,21 +2,15 @@
 -- an HTTP collector this spec runs on loopback: method, path, headers,
 -- gzip bodies, the exact JSON shapes, and how answers are classified
 -- (503 with Retry-After retried no sooner; 400 dropped and counted).
-local ffi = require "ffi"
 local cjson = require "cjson"
 local zlib = require "zlib"
 local gatelog = require "gatelog"
 local S = require "support"
 local servers = require "servers"
 
-ffi.cdef [[
-int setenv(const char *name, const char *value, int overwrite);
-int unsetenv(const char *name);
-]]
-
 local function new(script, url, opts)
-  ffi.C.setenv("GATELOG_URL", url, 1)
-  ffi.C.setenv("GATELOG_AUTH", "Bearer s3cret", 1)
+  servers.setenv("GATELOG_URL", url)
+  servers.setenv("GATELOG_AUTH", "Bearer s3cret")
   opts = opts or {}
   opts.script = S.src .. "/scripts/" .. script
   opts.access_log = false
@@ -51,8 +45,8 @@ describe("http transport", function()
     if gl then gl:close(0.2) end
     gl = nil
     c:close()
-    ffi.C.unsetenv("GATELOG_URL")
-    ffi.C.unsetenv("GATELOG_AUTH")
+    servers.unsetenv("GATELOG_URL")
+    servers.unsetenv("GATELOG_AUTH")
   end)
 
   it("otlp.lua: POST /v1/logs, gzip, OTLP JSON with int64 as strings and attribute lists", function()

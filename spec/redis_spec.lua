@@ -1,16 +1,10 @@
 -- scripts/redis.lua against a real redis-server started on loopback:
 -- XRANGE returns the records, MAXLEN ~ trims, an error reply that no
 -- retry can fix drops the batch.
-local ffi = require "ffi"
 local socket = require "socket"
 local gatelog = require "gatelog"
 local S = require "support"
 local servers = require "servers"
-
-ffi.cdef [[
-int setenv(const char *name, const char *value, int overwrite);
-int unsetenv(const char *name);
-]]
 
 if not (servers.have("redis-server") and servers.have("redis-cli")) then
   describe("redis streams", function()
@@ -47,13 +41,13 @@ describe("redis streams", function()
   after_each(function()
     if gl then gl:close(0.5) end
     gl = nil
-    for _, k in ipairs({ "GATELOG_REDIS_PORT", "GATELOG_REDIS_KEY", "GATELOG_REDIS_MAXLEN" }) do ffi.C.unsetenv(k) end
+    for _, k in ipairs({ "GATELOG_REDIS_PORT", "GATELOG_REDIS_KEY", "GATELOG_REDIS_MAXLEN" }) do servers.unsetenv(k) end
   end)
 
   local function new(key, maxlen)
-    ffi.C.setenv("GATELOG_REDIS_PORT", tostring(port), 1)
-    ffi.C.setenv("GATELOG_REDIS_KEY", key, 1)
-    if maxlen then ffi.C.setenv("GATELOG_REDIS_MAXLEN", tostring(maxlen), 1) end
+    servers.setenv("GATELOG_REDIS_PORT", tostring(port))
+    servers.setenv("GATELOG_REDIS_KEY", key)
+    if maxlen then servers.setenv("GATELOG_REDIS_MAXLEN", tostring(maxlen)) end
     gl = assert(gatelog.new{ script = S.src .. "/scripts/redis.lua", access_log = false, flush_interval = 60,
       batch_max = 50, queue_max = 1000, log = function() end,
       lua_path = S.src .. "/lua/?.lua;" .. S.src .. "/lua/?/init.lua" })

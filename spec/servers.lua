@@ -5,7 +5,18 @@
 local socket = require "socket"
 local gatelog = require "gatelog"
 
+local ffi = require "ffi"
+
+ffi.cdef [[
+int setenv(const char *name, const char *value, int overwrite);
+int unsetenv(const char *name);
+]]
+
 local M = {}
+
+-- The ready scripts read their settings from the environment.
+function M.setenv(name, value) ffi.C.setenv(name, value, 1) end
+function M.unsetenv(name) ffi.C.unsetenv(name) end
 
 -- Run the core's loop and step the servers until pred() or timeout.
 function M.run_until(gl, servers, pred, timeout)

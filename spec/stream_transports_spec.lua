@@ -1,15 +1,9 @@
 -- The tcp transport against a sink that drops the connection mid-stream,
 -- and the file transport rotating at a small size.
-local ffi = require "ffi"
 local cjson = require "cjson"
 local gatelog = require "gatelog"
 local S = require "support"
 local servers = require "servers"
-
-ffi.cdef [[
-int setenv(const char *name, const char *value, int overwrite);
-int unsetenv(const char *name);
-]]
 
 local LUA_PATH = S.src .. "/lua/?.lua;" .. S.src .. "/lua/?/init.lua"
 
@@ -33,12 +27,12 @@ describe("tcp transport", function()
     if gl then gl:close(0.5) end
     gl = nil
     sink:close()
-    ffi.C.unsetenv("GATELOG_SYSLOG_PORT")
+    servers.unsetenv("GATELOG_SYSLOG_PORT")
   end)
 
   it("reconnects after the peer drops the connection, and loses nothing acknowledged", function()
     sink = servers.tcp_sink()
-    ffi.C.setenv("GATELOG_SYSLOG_PORT", tostring(sink.port), 1)
+    servers.setenv("GATELOG_SYSLOG_PORT", tostring(sink.port))
     local logs = {}
     gl = assert(gatelog.new{ script = S.src .. "/scripts/syslog.lua", access_log = false, flush_interval = 60,
       batch_max = 5, lua_path = LUA_PATH, log = function(l, m) logs[#logs + 1] = m end })
@@ -73,7 +67,7 @@ describe("tcp transport", function()
 
   it("a write to a peer that reset the connection fails the batch, which goes again", function()
     sink = servers.tcp_sink()
-    ffi.C.setenv("GATELOG_SYSLOG_PORT", tostring(sink.port), 1)
+    servers.setenv("GATELOG_SYSLOG_PORT", tostring(sink.port))
     gl = assert(gatelog.new{ script = S.src .. "/scripts/syslog.lua", access_log = false, flush_interval = 60,
       batch_max = 100, lua_path = LUA_PATH, log = function() end })
     gl:tcp_end(gl:tcp_start(1, "203.0.113.1:40000", "10.0.0.5:443"))

@@ -1,15 +1,9 @@
 -- scripts/syslog.lua against a real rsyslogd started on loopback: imtcp
 -- takes the octet-counted frames, imudp the datagrams, and omfile writes
 -- each message (RFC 5424 as received) to a file this spec reads.
-local ffi = require "ffi"
 local gatelog = require "gatelog"
 local S = require "support"
 local servers = require "servers"
-
-ffi.cdef [[
-int setenv(const char *name, const char *value, int overwrite);
-int unsetenv(const char *name);
-]]
 
 if not servers.have("rsyslogd") then
   describe("syslog against rsyslogd", function()
@@ -56,12 +50,12 @@ ruleset(name="udp") { action(type="omfile" file="%s/udp.log" template="RSYSLOG_S
   after_each(function()
     if gl then gl:close(0.5) end
     gl = nil
-    for _, k in ipairs({ "GATELOG_SYSLOG_PORT", "GATELOG_SYSLOG_TRANSPORT" }) do ffi.C.unsetenv(k) end
+    for _, k in ipairs({ "GATELOG_SYSLOG_PORT", "GATELOG_SYSLOG_TRANSPORT" }) do servers.unsetenv(k) end
   end)
 
   local function run(transport, port, log)
-    ffi.C.setenv("GATELOG_SYSLOG_PORT", tostring(port), 1)
-    ffi.C.setenv("GATELOG_SYSLOG_TRANSPORT", transport, 1)
+    servers.setenv("GATELOG_SYSLOG_PORT", tostring(port))
+    servers.setenv("GATELOG_SYSLOG_TRANSPORT", transport)
     gl = assert(gatelog.new{ script = S.src .. "/scripts/syslog.lua", access_log = false, flush_interval = 60,
       batch_max = 10, lua_path = S.src .. "/lua/?.lua;" .. S.src .. "/lua/?/init.lua" })
     local want = {}
