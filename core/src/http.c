@@ -95,6 +95,7 @@ static void on_sock_closed(uv_handle_t *handle) {
 }
 
 static void sock_close(http_sock *k) {
+  if (uv_is_closing((uv_handle_t *)&k->poll)) return;
   gl_list_remove(&k->node);
   uv_poll_stop(&k->poll);
   uv_close((uv_handle_t *)&k->poll, on_sock_closed);
@@ -205,7 +206,13 @@ static void abandon(gl_io *io) {
     free_req(r);
     gl_policy_unref(p);
   }
-  while (!gl_list_empty(&h->socks)) sock_close(GL_CONTAINER(h->socks.next, http_sock, node));
+  /* Forget the sockets before curl closes them, so that its last
+   * CURL_POLL_REMOVE calls find nothing of ours. */
+  while (!gl_list_empty(&h->socks)) {
+    http_sock *k = GL_CONTAINER(h->socks.next, http_sock, node);
+    curl_multi_assign(h->multi, k->fd, NULL);
+    sock_close(k);
+  }
   curl_multi_cleanup(h->multi); /* closes the connection cache's sockets */
   h->multi = NULL;
   uv_close((uv_handle_t *)&h->timer, on_handle_closed);
