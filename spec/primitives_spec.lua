@@ -166,6 +166,60 @@ describe("core primitives", function()
     assert.equal("GET", c.requests[2].method)
   end)
 
+  it("http: follows redirects when asked, and goes through a proxy", function()
+    local c = servers.http()
+    sv[1] = c
+    c.respond = function(req)
+      if req.path == "/old" then return 307, { Location = c.url .. "/new" }, "" end
+      return 200, {}, "at " .. req.path
+    end
+    local reports
+    gl, reports = new([[
+      core.http.request({ url = "%URL%/old" }, function(res) report{ what = "nofollow", status = res.status } end)
+      core.http.request({ url = "%URL%/old", follow = true }, function(res) report{ what = "follow", status = res.status, body = res.body } end)
+      core.http.request({ url = "http://collector.invalid/via", proxy = "%URL%" }, function(res, err)
+        report{ what = "proxy", body = res and res.body, err = err } end)
+    ]], { URL = c.url })
+    assert.truthy(servers.run_until(gl, sv, function()
+      return find(reports, "nofollow") and find(reports, "follow") and find(reports, "proxy") end, 10))
+    assert.equal(307, find(reports, "nofollow").status)
+    assert.equal(200, find(reports, "follow").status)
+    assert.equal("at /new", find(reports, "follow").body)
+    -- A proxy gets the whole URL in the request line.
+    assert.equal("at http://collector.invalid/via", find(reports, "proxy").body)
+  end)
+
+  it("https: the certificate is verified by default; ca names the one to trust", function()
+    if not servers.have("openssl") then
+      pending("openssl is not installed: skipped")
+      return
+    end
+    local cert, key = dir .. "/cert.pem", dir .. "/key.pem"
+    assert(os.execute(("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 " ..
+      "-addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s >/dev/null 2>&1"):format(key, cert)) == 0)
+    local port = servers.free_port()
+    servers.spawn(("openssl s_server -accept 127.0.0.1:%d -cert %s -key %s -www -quiet"):format(port, cert, key),
+      dir .. "/s_server.pid", dir .. "/s_server.out")
+    local up = servers.wait(function()
+      local s = socket.connect("127.0.0.1", port)
+      if s then s:close() end
+      return s ~= nil
+    end, 10)
+    assert.truthy(up, "openssl s_server did not start")
+    local reports
+    gl, reports = new([[
+      core.http.request({ url = "https://127.0.0.1:%PORT%/" }, function(res, err) report{ what = "default", err = err } end)
+      core.http.request({ url = "https://127.0.0.1:%PORT%/", ca = "%CA%" }, function(res, err)
+        report{ what = "ca", status = res and res.status, err = err } end)
+    ]], { PORT = port, CA = cert })
+    local done = servers.run_until(gl, sv, function() return find(reports, "default") and find(reports, "ca") end, 20)
+    servers.kill(dir .. "/s_server.pid")
+    assert.truthy(done)
+    assert.matches("^ETLS: ", find(reports, "default").err)
+    assert.is_nil(find(reports, "ca").err)
+    assert.equal(200, find(reports, "ca").status)
+  end)
+
   it("http: errors are ENAME strings (refused, timed out)", function()
     local silent = servers.tcp_sink() -- accepts, never answers
     sv[1] = silent
