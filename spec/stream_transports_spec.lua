@@ -84,6 +84,30 @@ describe("tcp transport", function()
   end)
 end)
 
+describe("tcp transport backoff", function()
+  it("after a failed connect, waits before connecting again (failing fast meanwhile)", function()
+    local port = servers.free_port() -- nothing listens there
+    servers.setenv("GATELOG_SYSLOG_PORT", tostring(port))
+    local logs = {}
+    local gl = assert(gatelog.new{ script = S.src .. "/scripts/syslog.lua", access_log = false, flush_interval = 60,
+      lua_path = LUA_PATH, log = function(l, m) logs[#logs + 1] = m end })
+    servers.unsetenv("GATELOG_SYSLOG_PORT")
+    gl:tcp_end(gl:tcp_start(1, "203.0.113.1:40000", "10.0.0.5:443"))
+    assert(gl:flush())
+    assert.truthy(S.run_until(gl, function() return gl:stats().batches_failed == 1 end))
+    assert(gl:flush()) -- retry at once: inside the transport's backoff
+    assert.truthy(S.run_until(gl, function() return gl:stats().batches_failed == 2 end))
+    local refused, waited = false, false
+    for _, m in ipairs(logs) do
+      refused = refused or m:find("ECONNREFUSED", 1, true) ~= nil
+      waited = waited or m:find("next connect in", 1, true) ~= nil
+    end
+    assert.is_true(refused)
+    assert.is_true(waited)
+    gl:close(0)
+  end)
+end)
+
 describe("file transport", function()
   local dir, gl
   before_each(function() dir = servers.tmpdir() end)
