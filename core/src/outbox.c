@@ -215,6 +215,9 @@ void gl_outbox_answer_how(gatelog_t *gl, uint64_t ticket, int ok, const char *er
 static void on_retry(uv_timer_t *t) { gl_schedule_pump(t->data); }
 
 static void start_backoff(gatelog_t *gl, uint64_t retry_after_ms) {
+  /* The loop's cached time can lag by a busy iteration; a sink's "not
+   * before" is measured from now, not from then. */
+  if (retry_after_ms) uv_update_time(gl->loop);
   uint64_t now = gl_now_ms(gl);
   if (retry_after_ms) {
     /* The sink said when to come back: that wait replaces the backoff's

@@ -79,6 +79,10 @@ void gl_core_module_install(gl_policy *p);
 /* Create the record view and the batch metatable in the state
  * (record_view.c). */
 void gl_view_install(gl_policy *p);
+/* Push the records of a batch's JSON (the core's own: flat objects of
+ * strings, numbers and booleans) as an array of `count` tables; 0, or -1
+ * with nothing pushed if the text is not of that shape (records_decode.c). */
+int gl_records_decode(lua_State *L, const char *json, size_t len, int count);
 /* Push a new, unbound record view and return it. */
 gl_view *gl_view_new(lua_State *L);
 

@@ -203,9 +203,14 @@ static void push_records(lua_State *L) {
   size_t json_len;
   lua_getfield(L, 1, "json");
   const char *json_text = lua_tolstring(L, -1, &json_len);
-  lua_pushvalue(L, lua_upvalueindex(1)); /* cjson.decode */
-  lua_pushvalue(L, -2);
-  lua_call(L, 1, 1);
+  lua_getfield(L, 1, "count");
+  int count = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  if (json_text == NULL || gl_records_decode(L, json_text, json_len, count) != 0) {
+    lua_pushvalue(L, lua_upvalueindex(1)); /* cjson.decode */
+    lua_pushvalue(L, -2);
+    lua_call(L, 1, 1);
+  }
   lua_remove(L, -2);
   int recs = lua_gettop(L);
   size_t len;
