@@ -134,4 +134,23 @@ describe("codecs on a core's records", function()
     assert.is_true(b.newt_is_payload)
     gl:close(1)
   end)
+
+  it("batch.records decodes every escape the core writes, and is not marked then", function()
+    local gl, cap = S.new({ script = S.fixture("records_escapes.lua"), flush_interval = 60 })
+    gl:tcp_end(gl:tcp_start(1, "[2001:db8::7]:4000", "10.0.0.2:80"), "gateway_said_\"no\"")
+    assert(gl:flush())
+    assert.truthy(S.run_until(gl, function() return #cap.batches == 1 end))
+    local b = cap.batches[1]
+    local r = b.records[1]
+    assert.is_false(b.safe)
+    -- The invalid byte became U+FFFD; the rest is what enrich set.
+    assert.equal('q"\\<>&\n\t\1' .. "\226\128\168" .. "\195\169" .. "\239\191\189" .. "\240\159\152\128", r.note)
+    assert.equal(0.5, r.ratio)
+    assert.is_false(r.flag)
+    assert.is_true(r.final)
+    assert.equal('gateway_said_"no"', r.endReason)
+    assert.equal("[2001:db8::7]:4000", r.sourceAddr)
+    gl:close(1)
+  end)
 end)
+
