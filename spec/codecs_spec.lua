@@ -152,5 +152,26 @@ describe("codecs on a core's records", function()
     assert.equal("[2001:db8::7]:4000", r.sourceAddr)
     gl:close(1)
   end)
+
+  it("scripts/newt.lua hands the default payload to the host's sender", function()
+    local gatelog = require "gatelog"
+    local gl = assert(gatelog.new{ script = S.src .. "/scripts/newt.lua", access_log = false, flush_interval = 60,
+      lua_path = S.src .. "/lua/?.lua;" .. S.src .. "/lua/?/init.lua" })
+    local got = {}
+    assert(gl:register_sender("control", function(payload, reply)
+      got[#got + 1] = payload
+      reply(true)
+    end))
+    local sid = gl:tcp_start(9, "[2001:db8::9]:443", "10.0.0.9:8443")
+    gl:tcp_end(sid)
+    assert(gl:flush())
+    assert.truthy(S.run_until(gl, function() return gl:stats().records_sent == 1 end))
+    local recs = S.decode(got[1])
+    assert.equal(1, #recs)
+    assert.equal(sid, recs[1].sessionId)
+    assert.equal("[2001:db8::9]:443", recs[1].sourceAddr)
+    assert.is_nil(recs[1].endReason) -- exactly the reference's keys
+    gl:close(1)
+  end)
 end)
 
