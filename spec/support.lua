@@ -84,7 +84,7 @@ end
 function M.new(opts)
   opts = opts or {}
   opts.script = opts.script or M.fixture("capture.lua")
-  opts.lua_path = M.src .. "/lua/?.lua;" .. M.src .. "/spec/fixtures/?.lua"
+  opts.lua_path = M.src .. "/lua/?.lua;" .. M.src .. "/lua/?/init.lua;" .. M.src .. "/spec/fixtures/?.lua"
   if opts.access_log == nil then opts.access_log = false end
   -- Specs that are not about the time budget must not trip it on a loaded
   -- machine; the budget specs set it themselves.

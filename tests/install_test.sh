@@ -26,8 +26,13 @@ script=$(pkg-config --variable=scriptdir gatelog)/default.lua
 [ -f "$script" ] || { echo "pkg-config scriptdir is wrong: $script"; exit 1; }
 
 cc "$src/tests/install_example.c" $(pkg-config --cflags --libs gatelog) -o "$tmp/gw_shared"
+# libgatelog.a with its dependencies as shared libraries: Debian ships no
+# static builds of libcurl's own dependencies (nghttp2, ssh2, ldap, ...),
+# so `pkg-config --static` cannot be satisfied for them; the private
+# requirements of gatelog.pc are what is linked here.
+deps=$(pkg-config --print-requires-private gatelog | awk '{print $1}')
 cc "$src/tests/install_example.c" -static-libgcc $(pkg-config --cflags gatelog) \
-   "$libdir/libgatelog.a" $(pkg-config --libs --static gatelog | sed 's/-lgatelog//') -o "$tmp/gw_static"
+   "$libdir/libgatelog.a" $(pkg-config --libs libuv $deps) -lm -o "$tmp/gw_static"
 
 for gw in gw_shared gw_static; do
   out=$tmp/$gw.ndjson

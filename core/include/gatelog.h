@@ -225,6 +225,10 @@ typedef struct gatelog_stats_s {
   uint64_t script_memory;     /* bytes of Lua heap of the running script */
   uint64_t script_states;     /* Lua states alive: 1, more while an old
                                  script still has sends in flight */
+  uint64_t batches_rejected;  /* dropped by done(false, err, { permanent = true }):
+                                 the sink refused them for good (also
+                                 counted in batches_failed) */
+  uint64_t records_rejected;  /* records in those batches */
 } gatelog_stats_t;
 
 /* Which script is running, for operators. */

@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "io.h"
 #include "policy.h"
 #include "timefmt.h"
 
@@ -154,6 +155,8 @@ int gatelog_new(uv_loop_t *loop, const gatelog_options_t *opts, gatelog_t **out)
   gl_list_init(&gl->send_answers);
   gl_list_init(&gl->file_queues);
   gl_list_init(&gl->to_compress);
+  gl_list_init(&gl->ios);
+  gl_list_init(&gl->deferred);
   gl->phase = GL_OPEN;
   gl_config_from_options(&gl->cfg, opts);
   uint64_t seed = 0;
@@ -294,7 +297,9 @@ int gatelog_stats(gatelog_t *gl, gatelog_stats_t *out) {
 /* ---- close ----------------------------------------------------------- */
 
 static void maybe_teardown(gatelog_t *gl) {
-  if (gl->phase != GL_FINISHING || gl->pending_work > 0) return;
+  /* Thread-pool work cannot be stopped, and closed handles of script I/O
+   * still have their close callbacks to run: wait for both. */
+  if (gl->phase != GL_FINISHING || gl->pending_work > 0 || gl->io_open > 0) return;
   if (gl->policy) gl_policy_unref(gl->policy);
   gl->policy = NULL;
   close_handles(gl);
@@ -326,6 +331,7 @@ static void finish(gatelog_t *gl) {
     free_send(req);
   }
   gl_file_queues_abandon(gl);
+  gl_ios_abandon(gl); /* sockets, requests, timers: closed, no more callbacks */
   maybe_teardown(gl);
 }
 
@@ -357,6 +363,7 @@ static void on_pump(uv_idle_t *h) {
   uint64_t t0 = gl_cb_begin();
   uv_idle_stop(h);
   run_send_answers(gl);
+  gl_io_run_deferred(gl);
   if (gl->phase == GL_DRAINING) drain_step(gl);
   gl_outbox_pump(gl);
   if (gl->phase == GL_DRAINING && gl->table.count == 0 && gl->open == NULL &&

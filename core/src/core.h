@@ -38,6 +38,13 @@ typedef struct gl_config {
   int table_full;
 } gl_config;
 
+/* How a failed send should be handled (done's third argument). */
+#define GL_RETRY_AFTER_MAX_S 86400
+typedef struct gl_answer_how {
+  int permanent;           /* the sink refused the batch for good: drop it */
+  uint64_t retry_after_ms; /* nonzero: the next retry waits at least this */
+} gl_answer_how;
+
 enum gl_batch_state {
   GL_BATCH_SEALED,      /* waiting for the pump to hand it to the pool */
   GL_BATCH_COMPRESSING, /* on the thread pool */
@@ -72,6 +79,7 @@ typedef struct gl_batch {
   int work_err;
   uv_work_t work;
   gl_policy *policy;     /* the policy whose send holds it */
+  gl_answer_how how;     /* with a failed answer: drop, or when to retry */
 } gl_batch;
 
 /* One send to a host-registered sender. */
@@ -131,6 +139,10 @@ struct gatelog_s {
   uint64_t backoff_ms;
   uint64_t retry_at_ms;    /* no send starts before this loop time */
   unsigned pending_work;   /* thread-pool requests not yet completed */
+  gl_link ios;             /* script I/O open (io.c): closed by the close */
+  gl_link deferred;        /* script callbacks for the next pump (io.c) */
+  unsigned io_open;        /* script I/O handles whose close has not run */
+  struct gl_http *http;    /* the HTTP client (http.c), made on first use */
 
   uv_timer_t flush_timer;
   uv_timer_t expiry_timer;
@@ -180,6 +192,8 @@ void gl_outbox_seal(gatelog_t *gl);
 void gl_outbox_pump(gatelog_t *gl);
 /* The script's done for a ticket; unknown tickets are counted and ignored. */
 void gl_outbox_answer(gatelog_t *gl, uint64_t ticket, int ok, const char *err);
+void gl_outbox_answer_how(gatelog_t *gl, uint64_t ticket, int ok, const char *err,
+                          const gl_answer_how *how);
 /* Drop everything held (close deadline); returns records lost. */
 uint64_t gl_outbox_abandon(gatelog_t *gl);
 void gl_batch_free(gl_batch *b);
@@ -204,9 +218,11 @@ void gl_watch_event(uv_fs_event_t *h, const char *name, int events, int status);
 void gl_deflate_batch(gl_batch *b);
 int gl_deflate_have(int compressor);
 
-/* file_append.c */
+/* file_append.c: append on the thread pool, in call order per path; with
+ * max_bytes and keep, rotate the file first if the append would take it
+ * past max_bytes (max_bytes = 0: never). */
 int gl_file_append(gatelog_t *gl, gl_policy *p, const char *path, const char *data,
-                   size_t len, int cb_ref);
+                   size_t len, int cb_ref, uint64_t max_bytes, unsigned keep);
 void gl_file_queues_abandon(gatelog_t *gl);
 
 #endif

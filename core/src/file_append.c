@@ -4,6 +4,7 @@
  * so that a retry does not leave half a batch behind it. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,6 +17,8 @@ typedef struct append_req {
   gl_policy *policy;
   int cb_ref;
   int result;
+  uint64_t max_bytes;   /* rotate before an append that passes it; 0: never */
+  unsigned keep;        /* rotated files kept: path.1 .. path.keep */
   size_t len;
   char data[];
 } append_req;
@@ -42,10 +45,32 @@ static int write_all(int fd, const char *p, size_t n) {
   return 0;
 }
 
+/* path.(keep-1) -> path.keep, ..., path -> path.1: the oldest goes. A
+ * missing one is skipped; other failures stop it (the append then goes
+ * to the file as it is, which is better than losing the batch). */
+static void rotate(const char *path, unsigned keep) {
+  size_t len = strlen(path) + 16;
+  char *from = malloc(len), *to = malloc(len);
+  if (from && to) {
+    for (unsigned i = keep; i >= 1; i--) {
+      if (i > 1) snprintf(from, len, "%s.%u", path, i - 1);
+      else snprintf(from, len, "%s", path);
+      snprintf(to, len, "%s.%u", path, i);
+      if (rename(from, to) != 0 && errno != ENOENT) break;
+    }
+  }
+  free(from);
+  free(to);
+}
+
 static void append_work(uv_work_t *work) {
   file_queue *q = work->data;
   append_req *r = q->head;
   int to_stdout = strcmp(q->path, "-") == 0;
+  struct stat before;
+  if (!to_stdout && r->max_bytes && r->keep && stat(q->path, &before) == 0 && before.st_size > 0 &&
+      (uint64_t)before.st_size + r->len > r->max_bytes)
+    rotate(q->path, r->keep);
   int fd = to_stdout ? STDOUT_FILENO
                      : open(q->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
@@ -107,7 +132,7 @@ static void start_next(file_queue *q) {
 }
 
 int gl_file_append(gatelog_t *gl, gl_policy *p, const char *path, const char *data,
-                   size_t len, int cb_ref) {
+                   size_t len, int cb_ref, uint64_t max_bytes, unsigned keep) {
   file_queue *q = NULL;
   for (gl_link *l = gl->file_queues.next; l != &gl->file_queues; l = l->next) {
     file_queue *c = GL_CONTAINER(l, file_queue, node);
@@ -134,6 +159,8 @@ int gl_file_append(gatelog_t *gl, gl_policy *p, const char *path, const char *da
   gl_policy_ref(p);
   r->cb_ref = cb_ref;
   r->result = 0;
+  r->max_bytes = max_bytes;
+  r->keep = keep;
   r->len = len;
   memcpy(r->data, data, len);
   if (q->tail) q->tail->next = r;

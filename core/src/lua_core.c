@@ -1,11 +1,14 @@
 /* require("gatelog.core"): what the core gives a policy script. Every
  * function checks its arguments at once and raises on misuse; results of
- * asynchronous work come to a callback as (true) or (nil, "ENAME: why"). */
+ * asynchronous work come to a callback as (true) or (nil, "ENAME: why").
+ * The I/O primitives (timer, tcp, udp, http, gzip, zlib) live in files of
+ * their own, installed below. */
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
+#include "io.h"
 #include "policy.h"
 
 static gl_policy *policy_of(lua_State *L) {
@@ -19,10 +22,26 @@ static int core_file_append(lua_State *L) {
   const char *data = luaL_checklstring(L, 2, &dlen);
   luaL_checktype(L, 3, LUA_TFUNCTION);
   if (plen == 0 || strlen(path) != plen) return luaL_argerror(L, 1, "not a usable path");
+  /* Optional rotation: { max_bytes = n, keep = k }. */
+  uint64_t max_bytes = 0;
+  unsigned keep = 0;
+  if (!lua_isnoneornil(L, 4)) {
+    luaL_checktype(L, 4, LUA_TTABLE);
+    lua_getfield(L, 4, "max_bytes");
+    lua_getfield(L, 4, "keep");
+    double mb = lua_type(L, -2) == LUA_TNUMBER ? lua_tonumber(L, -2) : -1;
+    double k = lua_isnil(L, -1) ? 5 : lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : -1;
+    if (!(mb >= 1 && mb <= 1e15)) return luaL_argerror(L, 4, "max_bytes must be a number of bytes from 1");
+    if (!(k >= 1 && k <= 1000) || k != (unsigned)k) return luaL_argerror(L, 4, "keep must be an integer from 1 to 1000");
+    if (strcmp(path, "-") == 0) return luaL_argerror(L, 4, "standard output cannot be rotated");
+    max_bytes = (uint64_t)mb;
+    keep = (unsigned)k;
+    lua_pop(L, 2);
+  }
   if (p->gl->phase >= GL_FINISHING) return luaL_error(L, "gatelog is closed");
   lua_pushvalue(L, 3);
   int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  int err = gl_file_append(p->gl, p, path, data, dlen, ref);
+  int err = gl_file_append(p->gl, p, path, data, dlen, ref, max_bytes, keep);
   if (err) {
     luaL_unref(L, LUA_REGISTRYINDEX, ref);
     return luaL_error(L, "file_append: %s", gatelog_strerror(err));
@@ -107,6 +126,12 @@ static int open_core(lua_State *L) {
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, p->senders_ref);
   lua_setfield(L, -2, "senders");
+  /* Asynchronous I/O on the core's loop (io.h). */
+  gl_prims_timer_install(L, p);
+  gl_prims_compress_install(L, p);
+  gl_prims_tcp_install(L, p);
+  gl_prims_udp_install(L, p);
+  gl_prims_http_install(L, p);
   return 1;
 }
 

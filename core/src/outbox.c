@@ -185,6 +185,12 @@ static void submit_sealed(gatelog_t *gl) {
 }
 
 void gl_outbox_answer(gatelog_t *gl, uint64_t ticket, int ok, const char *err) {
+  gl_answer_how how = {0, 0};
+  gl_outbox_answer_how(gl, ticket, ok, err, &how);
+}
+
+void gl_outbox_answer_how(gatelog_t *gl, uint64_t ticket, int ok, const char *err,
+                          const gl_answer_how *how) {
   for (gl_link *l = gl->inflight.next; l != &gl->inflight; l = l->next) {
     gl_batch *b = GL_CONTAINER(l, gl_batch, answer_node);
     if (b->ticket != ticket) continue;
@@ -195,6 +201,7 @@ void gl_outbox_answer(gatelog_t *gl, uint64_t ticket, int ok, const char *err) {
     b->ok = ok;
     free(b->err);
     b->err = ok ? NULL : strdup(err ? err : "send failed");
+    b->how = *how;
     gl_list_push(&gl->answered, &b->answer_node);
     gl_schedule_pump(gl);
     return;
@@ -214,8 +221,20 @@ const gl_batch *gl_outbox_by_ticket(gatelog_t *gl, uint64_t ticket) {
 
 static void on_retry(uv_timer_t *t) { gl_schedule_pump(t->data); }
 
-static void start_backoff(gatelog_t *gl) {
+static void start_backoff(gatelog_t *gl, uint64_t retry_after_ms) {
+  /* The loop's cached time can lag by a busy iteration; a sink's "not
+   * before" is measured from now, not from then. */
+  if (retry_after_ms) uv_update_time(gl->loop);
   uint64_t now = gl_now_ms(gl);
+  if (retry_after_ms) {
+    /* The sink said when to come back: that wait replaces the backoff's
+     * (which keeps its step), unless a wait already running is longer. */
+    if (now + retry_after_ms > gl->retry_at_ms) {
+      gl->retry_at_ms = now + retry_after_ms;
+      uv_timer_start(&gl->retry_timer, on_retry, retry_after_ms, 0);
+    }
+    return;
+  }
   if (now < gl->retry_at_ms) return; /* one outage doubles once, not once per batch */
   uint64_t cap = gl->cfg.flush_interval_ms;
   uint64_t next = gl->backoff_ms ? gl->backoff_ms * 2 : 1000;
@@ -238,10 +257,22 @@ static void settle(gatelog_t *gl, gl_batch *b) {
     return;
   }
   gl->stats.batches_failed++;
+  if (b->how.permanent) {
+    /* The sink will never take it (a 400): retrying would only block the
+     * queue. Not a sign of an outage either, so no backoff. */
+    gl->stats.batches_rejected++;
+    gl->stats.records_rejected += b->count;
+    gl_log(gl, GATELOG_LOG_ERROR,
+           "batch %llu (%u records, attempt %u) rejected for good, dropped: %s",
+           (unsigned long long)b->seq, b->count, b->attempt, b->err);
+    forget(gl, b);
+    gl_batch_free(b);
+    return;
+  }
   gl_log(gl, GATELOG_LOG_WARN, "sending batch %llu (%u records, attempt %u) failed: %s",
          (unsigned long long)b->seq, b->count, b->attempt, b->err);
   b->state = GL_BATCH_READY;
-  start_backoff(gl);
+  start_backoff(gl, b->how.retry_after_ms);
 }
 
 static void on_send_timer(uv_timer_t *t) {

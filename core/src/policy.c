@@ -281,6 +281,7 @@ int gl_policy_load(gatelog_t *gl, const char *path, gl_config *cfg, gl_policy **
   }
   lua_settop(L, 0);
   if ((err = try_synthetic(p))) goto fail;
+  p->loaded = 1;
   lua_gc(L, LUA_GCCOLLECT, 0);
   *out = p;
   return 0;
@@ -388,17 +389,38 @@ int gl_policy_process(gl_policy *p, gl_record *r) {
 
 /* ---- send ---------------------------------------------------------------- */
 
+/* done(ok, err, how): how = { permanent = true } drops the batch (the
+ * sink refused it for good); how = { retry_after = seconds } makes the next
+ * retry wait at least that long. A bad `how` raises at once. */
+static void read_how(lua_State *L, gl_answer_how *how) {
+  if (lua_isnoneornil(L, 3)) return;
+  luaL_checktype(L, 3, LUA_TTABLE);
+  lua_getfield(L, 3, "permanent");
+  if (!lua_isnil(L, -1) && !lua_isboolean(L, -1)) luaL_argerror(L, 3, "permanent must be a boolean");
+  how->permanent = lua_toboolean(L, -1);
+  lua_getfield(L, 3, "retry_after");
+  if (!lua_isnil(L, -1)) {
+    double s = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : -1;
+    if (!(s >= 0 && s <= GL_RETRY_AFTER_MAX_S))
+      luaL_argerror(L, 3, "retry_after must be a number of seconds from 0 to 86400");
+    how->retry_after_ms = (uint64_t)(s * 1000 + 0.5);
+  }
+  lua_pop(L, 2);
+}
+
 static int done(lua_State *L) {
   gatelog_t *gl = lua_touserdata(L, lua_upvalueindex(1));
   uint64_t ticket = (uint64_t)lua_tonumber(L, lua_upvalueindex(2));
   int ok = lua_toboolean(L, 1);
   const char *err = NULL;
+  gl_answer_how how = {0, 0};
   if (!ok) {
     if (lua_isnoneornil(L, 2)) err = "send reported failure";
     else if (lua_type(L, 2) == LUA_TSTRING || lua_type(L, 2) == LUA_TNUMBER) err = lua_tostring(L, 2);
     else err = luaL_typename(L, 2);
+    read_how(L, &how);
   }
-  gl_outbox_answer(gl, ticket, ok, err);
+  gl_outbox_answer_how(gl, ticket, ok, err, &how);
   return 0;
 }
 
@@ -449,12 +471,22 @@ int gl_policy_send(gl_policy *p, gl_batch *b, char **err) {
   return status ? -1 : 0;
 }
 
-void gl_policy_callback(gl_policy *p, int ref, int ok, const char *err) {
+void gl_policy_invoke(gl_policy *p, int ref, int nargs, int keep) {
   lua_State *L = p->L;
   int budget;
   gl_policy_ref(p);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
-  luaL_unref(L, LUA_REGISTRYINDEX, ref);
+  lua_insert(L, -(nargs + 1));
+  if (!keep) luaL_unref(L, LUA_REGISTRYINDEX, ref);
+  if (call(p, nargs, 0, &budget) != 0) {
+    failed(p, GL_FN_CALLBACK, budget, "raised");
+    lua_pop(L, 1);
+  }
+  gl_policy_unref(p);
+}
+
+void gl_policy_callback(gl_policy *p, int ref, int ok, const char *err) {
+  lua_State *L = p->L;
   int nargs = 1;
   if (ok) {
     lua_pushboolean(L, 1);
@@ -463,9 +495,5 @@ void gl_policy_callback(gl_policy *p, int ref, int ok, const char *err) {
     lua_pushstring(L, err ? err : "failed");
     nargs = 2;
   }
-  if (call(p, nargs, 0, &budget) != 0) {
-    failed(p, GL_FN_CALLBACK, budget, "raised");
-    lua_pop(L, 1);
-  }
-  gl_policy_unref(p);
+  gl_policy_invoke(p, ref, nargs, 0);
 }

@@ -46,6 +46,7 @@ struct gl_policy {
   int batch_mt_ref;
   int senders_ref;     /* the core.senders table */
   int in_call;         /* a filter/enrich call is running (the view is busy) */
+  int loaded;          /* it passed every check of the load: I/O may start */
   gl_ratelimit rl[GL_FN_COUNT];
   gl_budget budget;
   char *path;
@@ -76,9 +77,16 @@ int gl_policy_send(gl_policy *p, gl_batch *b, char **err);
 /* Make a registered sender callable as core.senders[name]. 0 or UV_ENOMEM. */
 int gl_policy_add_sender(gl_policy *p, gl_sender *s);
 
-/* Run the callback held at registry `ref` with (true) or (false, err) and
+/* Run the callback held at registry `ref` with (true) or (nil, err) and
  * release the reference. Errors are caught and logged. */
 void gl_policy_callback(gl_policy *p, int ref, int ok, const char *err);
+
+/* Run the callback held at registry `ref` with the `nargs` values the
+ * caller pushed on p->L, under the budget; errors are caught, counted
+ * (callback_errors) and logged. keep = 0 releases the reference; keep = 1
+ * keeps it for later calls (a read callback). The state may be closed by
+ * the time this returns (the last reference to an old policy went). */
+void gl_policy_invoke(gl_policy *p, int ref, int nargs, int keep);
 
 /* Read a script file: 0 with a malloc'd buffer, or a negative UV error. */
 int gl_read_script(const char *path, char **data, size_t *len);
@@ -88,6 +96,10 @@ void gl_core_module_install(gl_policy *p);
 /* Create the record view and the batch metatable in the state
  * (record_view.c). */
 void gl_view_install(gl_policy *p);
+/* Push the records of a batch's JSON (the core's own: flat objects of
+ * strings, numbers and booleans) as an array of `count` tables; 0, or -1
+ * with nothing pushed if the text is not of that shape (records_decode.c). */
+int gl_records_decode(lua_State *L, const char *json, size_t len, int count);
 /* Push a new, unbound record view and return it. */
 gl_view *gl_view_new(lua_State *L, const gl_field_map *fields);
 

@@ -206,9 +206,18 @@ static void push_ndjson(lua_State *L) {
  * default: what b.json holds, plus endReason for a session's last record
  * and, where interim records are off, final = true. */
 static void push_records(lua_State *L) {
-  lua_pushvalue(L, lua_upvalueindex(1)); /* cjson.decode */
+  size_t json_len;
   lua_getfield(L, 1, "json");
-  lua_call(L, 1, 1);
+  const char *json_text = lua_tolstring(L, -1, &json_len);
+  lua_getfield(L, 1, "count");
+  int count = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  if (json_text == NULL || gl_records_decode(L, json_text, json_len, count) != 0) {
+    lua_pushvalue(L, lua_upvalueindex(1)); /* cjson.decode */
+    lua_pushvalue(L, -2);
+    lua_call(L, 1, 1);
+  }
+  lua_remove(L, -2);
   int recs = lua_gettop(L);
   size_t len;
   lua_rawgeti(L, 1, -1);
@@ -232,6 +241,15 @@ static void push_records(lua_State *L) {
     }
     lua_pop(L, 1);
     p = nl + 1;
+  }
+  /* The core escapes every string it writes; with no backslash in the
+   * batch, no string of these records needs escaping at all, and codecs
+   * may skip that work (gatelog/json.lua reads this mark). */
+  if (json_text && memchr(json_text, '\\', json_len) == NULL) {
+    lua_createtable(L, 0, 1);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "json_safe");
+    lua_setmetatable(L, recs);
   }
   lua_settop(L, recs);
 }

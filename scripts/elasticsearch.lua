@@ -1,0 +1,53 @@
+-- gatelog policy: Elasticsearch (or OpenSearch) through the _bulk API,
+-- one "create" per record with _id = sessionId, so that a retried batch
+-- cannot index a record twice.
+--
+-- Settings (the `settings` table below; environment variables override):
+--   url    GATELOG_URL    default http://127.0.0.1:9200/_bulk
+--   index  GATELOG_INDEX  default "gatelog" (an index or a data stream)
+--   auth   GATELOG_AUTH   the Authorization header, e.g. "ApiKey ..." (default none)
+--
+-- _bulk answers 200 even when items failed: the answer is read item by
+-- item. Created (201) and already there (409, a retry) count as
+-- delivered; 429 and 5xx items retry the batch (the ones already created
+-- then answer 409); other failures are logged, and drop the batch for good
+-- if no item of it was created.
+local core = require "gatelog.core"
+local cjson = require "cjson.safe"
+local http = require "gatelog.transport.http"
+
+local function check(res, done)
+  local answer = cjson.decode(res.body)
+  if type(answer) ~= "table" then return done(false, "elasticsearch: unreadable _bulk answer") end
+  if not answer.errors then return done(true) end
+  local retry, failed, first = 0, 0, nil
+  local items = answer.items or {}
+  for _, item in ipairs(items) do
+    local r = item.create or item.index or {}
+    local st = tonumber(r.status) or 0
+    if st == 429 or st >= 500 then
+      retry = retry + 1
+    elseif st >= 300 and st ~= 409 then
+      failed = failed + 1
+      first = first or (type(r.error) == "table" and ((r.error.type or "?") .. ": " .. tostring(r.error.reason)) or tostring(st))
+    end
+  end
+  if retry > 0 then return done(false, ("elasticsearch: %d items to retry"):format(retry)) end
+  if failed == 0 then return done(true) end
+  local why = ("elasticsearch rejected %d of %d records: %s"):format(failed, #items, first)
+  if failed == #items then return done(false, why, { permanent = true }) end
+  core.log("warn", why)
+  done(true)
+end
+
+local settings = {
+  url = os.getenv("GATELOG_URL") or "http://127.0.0.1:9200/_bulk",
+  auth = os.getenv("GATELOG_AUTH"),
+  codec = "elasticsearch",
+  codec_options = { index = os.getenv("GATELOG_INDEX") or "gatelog" },
+  check = check,
+}
+
+return {
+  send = http.new(settings),
+}
