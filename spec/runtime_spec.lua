@@ -116,6 +116,31 @@ end
     end)
   end
 
+  it("stops loops in a module the script requires and in code it loads", function()
+    local mod = assert(io.open(dir .. "/spin.lua", "w"))
+    mod:write("return function(n) local i = 0 while true do i = i + n end end\n")
+    mod:close()
+    local path = script [[
+local spin = require "spin"
+policy.filter = function(s)
+  if s.resourceId == 7 then spin(1) end
+  return true
+end
+policy.enrich = function(s)
+  if s.resourceId == 8 then load("local i = 0 while true do i = i + 1 end")() end
+end
+]]
+    local gl, cap = S.new({ script = path, script_budget = 0.01 })
+    end_sessions(gl, { 1, 7, 8, 2 })
+    gl:flush()
+    assert.truthy(S.run_until(gl, function() return #cap.records == 4 end))
+    local st = gl:stats()
+    assert.equal(2, st.budget_exceeded)
+    assert.equal(1, st.filter_errors)
+    assert.equal(1, st.enrich_errors)
+    gl:close(1)
+  end)
+
   it("stops a send that loops and retries the batch", function()
     local path = script [[
 local send = policy.send

@@ -107,11 +107,11 @@ static void watch_init(void) {
   uv_cond_init(&watch_wake);
 }
 
-void gl_budget_arm(lua_State *L, gl_budget *b) {
+void gl_budget_arm(lua_State *L, gl_budget *b, int engine_off) {
   if (b->time_ns == 0) return;
-  /* Compiled traces do not call hooks: with the JIT off every instruction
-   * goes through the interpreter, which does once a hook is set. */
-  luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+  /* Compiled traces do not call hooks: code that must stop runs in the
+   * interpreter, which does once a hook is set. */
+  if (engine_off) luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
   b->L = L;
   uv_once(&watch_once, watch_init);
   uv_mutex_lock(&watch_lock);

@@ -29,9 +29,10 @@ typedef struct gl_budget {
 /* A new state whose allocator counts into b. NULL if out of memory. */
 lua_State *gl_budget_newstate(gl_budget *b);
 
-/* With a time budget: switch the JIT off and let the watchdog watch the
- * state. Call gl_budget_release before closing the state. */
-void gl_budget_arm(lua_State *L, gl_budget *b);
+/* With a time budget: let the watchdog watch the state, and with
+ * engine_off switch the JIT off for all of it (else the caller keeps the
+ * untrusted code out of it). Call gl_budget_release before closing. */
+void gl_budget_arm(lua_State *L, gl_budget *b, int engine_off);
 void gl_budget_release(gl_budget *b);
 
 /* Bracket one script call (or one record's filter and enrich). end

@@ -8,9 +8,11 @@
 #include <lua.h>
 
 /* Push a new sandbox environment for a script whose modules are searched
- * along `path` (package.path syntax). Also removes string.dump from the
- * state (reachable through the string metatable otherwise). Returns 0, or
- * -1 with an error message pushed instead. */
-int gl_sandbox_push(lua_State *L, const char *path);
+ * along `path` (package.path syntax). With untrusted_nojit, every chunk
+ * the script loads (its modules, except gatelog's own gatelog.*, and what
+ * it passes to load) runs in the interpreter, as a time budget needs.
+ * Also removes string.dump from the state (reachable through the string
+ * metatable otherwise). Returns 0, or -1 with an error message pushed. */
+int gl_sandbox_push(lua_State *L, const char *path, int untrusted_nojit);
 
 #endif
