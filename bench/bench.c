@@ -161,6 +161,8 @@ static gatelog_t *start_core(driver *d, const char *script, const bench_opts *o,
   opts.access_log = 0;
   opts.compression_level = o->level;
   opts.compressor = o->compressor;
+  opts.compress_nice = o->compress_nice;
+  opts.compress_threads = o->compress_threads;
   opts.queue_max_records = queue_max;
   gatelog_t *gl;
   if (gatelog_new(&d->loop, &opts, &gl) != 0 ||
@@ -200,12 +202,14 @@ void run_traffic(const char *script, const bench_opts *o, uint64_t seed, payload
   uv_check_init(&d->loop, &d->done);
   d->tick.data = d->answer.data = d->done.data = d;
   double cpu0 = cpu_seconds();
+  uint64_t loop0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
   uint64_t t0 = now_ns(CLOCK_MONOTONIC);
   uv_idle_start(&d->tick, on_tick);
   uv_check_start(&d->done, on_traffic_done);
   uv_run(&d->loop, UV_RUN_DEFAULT);
   r->wall = (now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
   r->cpu = cpu_seconds() - cpu0;
+  r->loop_cpu = (now_ns(CLOCK_THREAD_CPUTIME_ID) - loop0) / 1e9;
   gatelog_stats_t st;
   gatelog_stats(d->gl, &st);
   r->records = st.records_sent;

@@ -14,12 +14,15 @@ typedef struct bench_opts {
   uint64_t open;     /* sessions held open for the RSS and close figures */
   int level;
   int compressor;
+  int compress_nice;
+  unsigned compress_threads;
   int quick;
   int measure_open;  /* internal: be the child that measures `open` */
 } bench_opts;
 
 typedef struct run_result {
   double wall, cpu;  /* seconds */
+  double loop_cpu;   /* seconds of the loop thread alone */
   uint64_t records;
   uint64_t call_max_ns, call_p999_ns, callback_max_ns;
   const char *slowest; /* the call that took call_max_ns */

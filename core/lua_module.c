@@ -184,6 +184,10 @@ static void read_options(lua_State *L, instance *inst, gatelog_options_t *o) {
     } else if (strcmp(key, "log_start") == 0) {
       luaL_checktype(L, -1, LUA_TBOOLEAN);
       o->log_start = lua_toboolean(L, -1);
+    } else if (strcmp(key, "compress_threads") == 0) {
+      o->compress_threads = (unsigned)opt_number(L, key, 0, 256);
+    } else if (strcmp(key, "compress_nice") == 0) {
+      o->compress_nice = (int)opt_number(L, key, 0, 19);
     } else if (strcmp(key, "compressor") == 0) {
       static const char *const kinds[] = {"auto", "zlib", "libdeflate", NULL};
       o->compressor = luaL_checkoption(L, -1, NULL, kinds);

@@ -106,6 +106,11 @@ typedef struct gatelog_options_s {
   uint64_t udp_idle_timeout_ms; /* end a UDP session this long after its last
                                    activity; default 120000 */
   int compression_level;        /* 0..9; default 6 */
+  unsigned compress_threads;    /* threads compressing batches; 0 (default):
+                                   one per CPU */
+  int compress_nice;            /* their nice value over the loop's (Linux):
+                                   0 to 19, default 10, so that compression
+                                   never takes the loop thread's turn */
   int compressor;               /* GATELOG_COMPRESS_AUTO (default):
                                    libdeflate if built with it, else zlib;
                                    or _ZLIB, _LIBDEFLATE. Either writes the

@@ -61,6 +61,7 @@ void gatelog_options_init(gatelog_options_t *opts) {
   opts->script_memory_max = 64u << 20;
   opts->on_script_error = GATELOG_KEEP;
   opts->send_timeout_ms = 30000;
+  opts->compress_nice = 10;
 }
 
 static void free_core(gatelog_t *gl) {
@@ -108,10 +109,11 @@ static void close_handles(gatelog_t *gl) {
       (uv_handle_t *)&gl->retry_timer, (uv_handle_t *)&gl->close_timer,
       (uv_handle_t *)&gl->send_timer,  (uv_handle_t *)&gl->watch_timer,
       (uv_handle_t *)&gl->watch_dir,   (uv_handle_t *)&gl->watch_file,
-      (uv_handle_t *)&gl->pump_idle};
+      (uv_handle_t *)&gl->pump_idle,   (uv_handle_t *)&gl->workers.wake_loop};
   gl->phase = GL_CLOSING_HANDLES;
-  for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
-    uv_close(handles[i], on_handle_closed);
+  size_t n = sizeof(handles) / sizeof(handles[0]);
+  if (gl->workers.nthreads < 0) n--; /* its async handle was never made */
+  for (size_t i = 0; i < n; i++) uv_close(handles[i], on_handle_closed);
 }
 
 void gl_apply_config(gatelog_t *gl, const gl_config *next) {
@@ -197,6 +199,8 @@ int gatelog_new(uv_loop_t *loop, const gatelog_options_t *opts, gatelog_t **out)
   gl->handles_open += 3;
   uv_timer_start(&gl->flush_timer, on_flush_timer, gl->cfg.flush_interval_ms,
                  gl->cfg.flush_interval_ms);
+  if (gl_workers_init(gl, opts->compress_threads, opts->compress_nice) == 0) gl->handles_open++;
+  else gl->workers.nthreads = -1; /* no threads: batches are compressed on the loop */
   gl->stats.script_loaded_ns = gl->policy->loaded_ns;
   if (gl->cfg.watch) gl_watch_set(gl, 1);
   *out = gl;
@@ -300,6 +304,7 @@ static void maybe_teardown(gatelog_t *gl) {
   /* Thread-pool work cannot be stopped, and closed handles of script I/O
    * still have their close callbacks to run: wait for both. */
   if (gl->phase != GL_FINISHING || gl->pending_work > 0 || gl->io_open > 0) return;
+  gl_workers_stop(gl); /* nothing is queued: pending_work is 0 */
   if (gl->policy) gl_policy_unref(gl->policy);
   gl->policy = NULL;
   close_handles(gl);

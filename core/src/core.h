@@ -13,6 +13,7 @@
 #include "log.h"
 #include "record.h"
 #include "table.h"
+#include "workers.h"
 
 typedef struct gl_policy gl_policy;
 
@@ -77,7 +78,6 @@ typedef struct gl_batch {
   int level;             /* compression level used */
   int compressor;        /* GATELOG_COMPRESS_ZLIB or _LIBDEFLATE */
   int work_err;
-  uv_work_t work;
   gl_policy *policy;     /* the policy whose send holds it */
   gl_answer_how how;     /* with a failed answer: drop, or when to retry */
 } gl_batch;
@@ -154,6 +154,7 @@ struct gatelog_s {
   uv_fs_event_t watch_dir;
   uv_fs_event_t watch_file;
   uv_idle_t pump_idle;
+  gl_workers workers;      /* compression threads */
   int handles_open;
 
   int phase;
@@ -197,6 +198,8 @@ void gl_outbox_answer_how(gatelog_t *gl, uint64_t ticket, int ok, const char *er
 /* Drop everything held (close deadline); returns records lost. */
 uint64_t gl_outbox_abandon(gatelog_t *gl);
 void gl_batch_free(gl_batch *b);
+/* A batch came back from the compression threads. */
+void gl_outbox_compressed(gatelog_t *gl, gl_batch *b, int status);
 /* The batch of a send that has not been settled yet, or NULL. */
 const gl_batch *gl_outbox_by_ticket(gatelog_t *gl, uint64_t ticket);
 /* Drop the oldest batches while more than queue_max records are held. */

@@ -118,11 +118,7 @@ int gl_outbox_add_record(gatelog_t *gl, const gl_record *r) {
   return 0;
 }
 
-static void compress_work(uv_work_t *w) { gl_deflate_batch(w->data); }
-
-static void compress_done(uv_work_t *w, int status) {
-  gl_batch *b = w->data;
-  gatelog_t *gl = b->gl;
+void gl_outbox_compressed(gatelog_t *gl, gl_batch *b, int status) {
   uint64_t t0 = gl_cb_begin();
   gl->pending_work--;
   if (b->dropped) {
@@ -175,12 +171,7 @@ static void submit_sealed(gatelog_t *gl) {
     gl_batch *b = GL_CONTAINER(gl->to_compress.next, gl_batch, answer_node);
     gl_list_remove(&b->answer_node);
     b->state = GL_BATCH_COMPRESSING;
-    b->work.data = b;
-    int err = uv_queue_work(gl->loop, &b->work, compress_work, compress_done);
-    if (err) {
-      b->work_err = err;
-      compress_done(&b->work, err);
-    }
+    gl_workers_submit(gl, b);
   }
 }
 
