@@ -56,7 +56,8 @@ enum gl_batch_state {
 
 typedef struct gl_batch {
   gl_link node;          /* in gatelog_t.outbox, oldest first */
-  gl_link answer_node;   /* in gatelog_t.to_compress, or .inflight then .answered */
+  gl_link answer_node;   /* in turn: gatelog_t.to_compress, the compression threads' jobs and
+                            done lists, .inflight, .answered */
   gatelog_t *gl;
   uint64_t seq;          /* seal order */
   uint64_t id;           /* idempotency key, stable across retries */
