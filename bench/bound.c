@@ -12,7 +12,7 @@
 #include <libdeflate.h>
 #endif
 
-#include "base64.h"
+#include "util/base64.h"
 #include "bench.h"
 
 typedef struct job {

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "base64.h"
+#include "util/base64.h"
 #include "check.h"
 #include "events.h"
 #include "idmap.h"

@@ -10,15 +10,15 @@
 #include <sys/un.h>
 #include <uv.h>
 
-#include "addr.h"
-#include "base64.h"
-#include "buf.h"
+#include "util/addr.h"
+#include "util/base64.h"
+#include "util/buf.h"
 #include "check.h"
-#include "ids.h"
-#include "json.h"
-#include "record.h"
-#include "table.h"
-#include "timefmt.h"
+#include "util/ids.h"
+#include "util/json.h"
+#include "session/record.h"
+#include "session/table.h"
+#include "util/timefmt.h"
 
 /* ---- json ---------------------------------------------------------- */
 

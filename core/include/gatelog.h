@@ -4,8 +4,8 @@
  * The gateway owns one libuv loop and calls every function here on that
  * loop's thread. gatelog keeps the open sessions, turns each completed one
  * into a record, lets a Lua policy script filter and enrich it, seals
- * records into batches, compresses them on the libuv thread pool and hands
- * each batch to the script's send function.
+ * records into batches, compresses them on gatelog's own threads (below the
+ * loop's priority) and hands each batch to the script's send function.
  *
  * Errors are negative ints and 0 is success. I/O and argument errors reuse
  * libuv's UV_E* values; gatelog's own codes are GATELOG_E* below.

@@ -5,7 +5,7 @@
 
 #include <lua.h>
 
-#include "core.h"
+#include "internal.h"
 
 void gl_config_from_options(gl_config *c, const gatelog_options_t *o);
 

@@ -3,7 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "core.h"
+#include "internal.h"
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "list.h"
+#include "util/list.h"
 #include "proxy.h"
 
 #define REQUEST_MAX 8192

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "list.h"
+#include "util/list.h"
 #include "proxy.h"
 
 typedef struct listener {

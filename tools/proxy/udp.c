@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "flowmap.h"
-#include "list.h"
+#include "util/list.h"
 #include "proxy.h"
 
 typedef struct ulistener {

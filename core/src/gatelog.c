@@ -1,0 +1,361 @@
+/* The core object: options, the session API, the timers, the pump that
+ * runs deferred work on the loop, and the two-phase close. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "prims/io.h"
+#include "policy/policy.h"
+#include "util/timefmt.h"
+
+#define DRAIN_PER_TICK 2048    /* sessions ended per pump while closing */
+
+static _Thread_local char new_error[1024];
+
+void gatelog_options_init(gatelog_options_t *opts) {
+  memset(opts, 0, sizeof(*opts));
+  opts->flush_interval_ms = 60000;
+  opts->batch_max_records = 100;
+  opts->queue_max_records = 500;
+  opts->udp_idle_timeout_ms = 120000;
+  opts->compression_level = 6;
+  opts->max_inflight = 4;
+  opts->access_log = 1;
+  opts->log_level = GATELOG_LOG_INFO;
+  opts->sandbox = 1;
+  opts->script_budget_ms = 10;
+  opts->script_memory_max = 64u << 20;
+  opts->on_script_error = GATELOG_KEEP;
+  opts->send_timeout_ms = 30000;
+  opts->compress_nice = 10;
+}
+
+static void free_core(gatelog_t *gl) {
+  while (gl->senders) {
+    gl_sender *s = gl->senders;
+    gl->senders = s->next;
+    free(s);
+  }
+  gl_table_free(&gl->table);
+  gl_extras_free(&gl->extras);
+  free(gl->script_path);
+  free(gl->lua_path);
+  free(gl->last_reload_error);
+  free(gl);
+}
+
+static void on_flush_timer(uv_timer_t *t) {
+  gatelog_t *gl = t->data;
+  uint64_t t0 = gl_cb_begin();
+  gl_outbox_seal(gl);
+  gl_schedule_pump(gl);
+  gl_cb_end(gl, t0);
+}
+
+static int init_timer(gatelog_t *gl, uv_timer_t *t) {
+  int err = uv_timer_init(gl->loop, t);
+  if (err) return err;
+  t->data = gl;
+  gl->handles_open++;
+  /* Logging alone never keeps the gateway's loop alive. */
+  uv_unref((uv_handle_t *)t);
+  return 0;
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  gatelog_t *gl = h->data;
+  if (--gl->handles_open > 0) return;
+  if (gl->close_cb) gl->close_cb(gl, gl->close_data);
+  free_core(gl);
+}
+
+static void close_handles(gatelog_t *gl) {
+  uv_handle_t *handles[] = {
+      (uv_handle_t *)&gl->flush_timer, (uv_handle_t *)&gl->expiry_timer,
+      (uv_handle_t *)&gl->retry_timer, (uv_handle_t *)&gl->close_timer,
+      (uv_handle_t *)&gl->send_timer,  (uv_handle_t *)&gl->watch_timer,
+      (uv_handle_t *)&gl->watch_dir,   (uv_handle_t *)&gl->watch_file,
+      (uv_handle_t *)&gl->pump_idle,   (uv_handle_t *)&gl->workers.wake_loop};
+  gl->phase = GL_CLOSING_HANDLES;
+  size_t n = sizeof(handles) / sizeof(handles[0]);
+  if (gl->workers.nthreads < 0) n--; /* its async handle was never made */
+  for (size_t i = 0; i < n; i++) uv_close(handles[i], on_handle_closed);
+}
+
+void gl_apply_config(gatelog_t *gl, const gl_config *next) {
+  gl_config old = gl->cfg;
+  gl->cfg = *next;
+  if (next->flush_interval_ms != old.flush_interval_ms)
+    uv_timer_start(&gl->flush_timer, on_flush_timer, next->flush_interval_ms,
+                   next->flush_interval_ms);
+  /* Timeouts, lifetimes and the interim interval: look again now. */
+  gl_expiry_rearm(gl);
+  if (next->max_sessions != old.max_sessions) gl_sessions_fit(gl);
+  if (gl->open && gl->open->count >= next->batch_max_records) gl_outbox_seal(gl);
+  if (next->queue_max_records < old.queue_max_records) gl_outbox_enforce_cap(gl);
+  if (next->send_timeout_ms != old.send_timeout_ms) gl_outbox_check_timeouts(gl);
+  if (next->watch != old.watch) gl_watch_set(gl, next->watch);
+  gl_schedule_pump(gl);
+}
+
+int gatelog_new(uv_loop_t *loop, const gatelog_options_t *opts, gatelog_t **out) {
+  if (out) *out = NULL;
+  if (loop == NULL || opts == NULL || out == NULL || opts->script == NULL ||
+      opts->script[0] == '\0') {
+    snprintf(new_error, sizeof(new_error), "gatelog_new: loop, options, script and out are required");
+    return UV_EINVAL;
+  }
+  gatelog_t *gl = calloc(1, sizeof(*gl));
+  if (gl == NULL) {
+    snprintf(new_error, sizeof(new_error), "gatelog_new: out of memory");
+    return UV_ENOMEM;
+  }
+  gl->loop = loop;
+  gl->opts = *opts;
+  gl->log_fn = opts->log;
+  gl->log_data = opts->log_data;
+  gl->script_path = strdup(opts->script);
+  gl->lua_path = opts->lua_path ? strdup(opts->lua_path) : NULL;
+  gl_list_init(&gl->outbox);
+  gl_list_init(&gl->inflight);
+  gl_list_init(&gl->answered);
+  gl_list_init(&gl->sends);
+  gl_list_init(&gl->send_answers);
+  gl_list_init(&gl->file_queues);
+  gl_list_init(&gl->to_compress);
+  gl_list_init(&gl->ios);
+  gl_list_init(&gl->deferred);
+  gl->phase = GL_OPEN;
+  gl_config_from_options(&gl->cfg, opts);
+  uint64_t seed = 0;
+  int err = 0;
+  if (gl->script_path == NULL || (opts->lua_path && gl->lua_path == NULL)) {
+    gl_set_error(gl, "gatelog_new: out of memory");
+    err = UV_ENOMEM;
+  }
+  if (err == 0) err = gl_config_check(gl, &gl->cfg, "options");
+  if (err == 0 && (err = gl_ids_next(&gl->ids, &seed)) != 0)
+    gl_set_error(gl, "gatelog_new: the kernel's random source failed: %s", uv_strerror(err));
+  if (err == 0) err = gl_policy_load(gl, gl->script_path, &gl->cfg, &gl->policy);
+  if (err == 0) err = gl_config_check(gl, &gl->cfg, gl->script_path);
+  if (err == 0) {
+    /* With the script's config in: what the table keeps beside each session. */
+    const gl_config *c = &gl->cfg;
+    gl_table_init(&gl->table, seed, c->log_start, c->active_timeout_ms > 0, c->max_lifetime_ms > 0,
+                  c->max_sessions < (1u << 26) ? c->max_sessions : (1u << 26));
+  }
+  if (err) {
+    if (gl->policy) gl_policy_unref(gl->policy);
+    memcpy(new_error, gl->last_error, sizeof(new_error));
+    free_core(gl);
+    return err;
+  }
+  /* Handles cannot fail to initialize on a live loop; all are counted. */
+  init_timer(gl, &gl->flush_timer);
+  init_timer(gl, &gl->expiry_timer);
+  init_timer(gl, &gl->retry_timer);
+  init_timer(gl, &gl->close_timer);
+  init_timer(gl, &gl->send_timer);
+  init_timer(gl, &gl->watch_timer);
+  uv_ref((uv_handle_t *)&gl->close_timer); /* a close in progress keeps the loop */
+  uv_fs_event_init(loop, &gl->watch_dir);
+  uv_fs_event_init(loop, &gl->watch_file);
+  uv_idle_init(loop, &gl->pump_idle);
+  gl->watch_dir.data = gl->watch_file.data = gl->pump_idle.data = gl;
+  gl->handles_open += 3;
+  uv_timer_start(&gl->flush_timer, on_flush_timer, gl->cfg.flush_interval_ms,
+                 gl->cfg.flush_interval_ms);
+  if (gl_workers_init(gl, opts->compress_threads, opts->compress_nice) == 0) gl->handles_open++;
+  else gl->workers.nthreads = -1; /* no threads: batches are compressed on the loop */
+  gl->stats.script_loaded_ns = gl->policy->loaded_ns;
+  if (gl->cfg.watch) gl_watch_set(gl, 1);
+  *out = gl;
+  return 0;
+}
+
+const char *gatelog_last_error(gatelog_t *gl) { return gl ? gl->last_error : new_error; }
+
+/* ---- batches and senders --------------------------------------------- */
+
+int gatelog_flush(gatelog_t *gl) {
+  if (gl == NULL) return UV_EINVAL;
+  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
+  gl_outbox_seal(gl);
+  gl->retry_at_ms = 0; /* an explicit flush tries a failing sink again now */
+  gl_schedule_pump(gl);
+  return 0;
+}
+
+int gatelog_register_sender(gatelog_t *gl, const char *name, gatelog_send_fn fn, void *data) {
+  if (gl == NULL || name == NULL || name[0] == '\0' || fn == NULL) return UV_EINVAL;
+  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
+  for (gl_sender *s = gl->senders; s; s = s->next)
+    if (strcmp(s->name, name) == 0) return UV_EEXIST;
+  size_t len = strlen(name);
+  gl_sender *s = malloc(sizeof(*s) + len + 1);
+  if (s == NULL) return UV_ENOMEM;
+  memcpy(s->name, name, len + 1);
+  s->fn = fn;
+  s->data = data;
+  s->next = gl->senders;
+  gl->senders = s;
+  return gl_policy_add_sender(gl->policy, s);
+}
+
+void gatelog_send_done(gatelog_send_t *req, int status, const char *err) {
+  if (req == NULL) return;
+  gatelog_t *gl = req->gl;
+  if (gl == NULL) { /* the core closed while the host held this send */
+    free(req);
+    return;
+  }
+  if (req->answered) return;
+  req->answered = 1;
+  req->status = status;
+  req->err = status && err ? strdup(err) : NULL;
+  gl_list_remove(&req->node);
+  gl_list_push(&gl->send_answers, &req->node);
+  gl_schedule_pump(gl);
+}
+
+static void free_send(gatelog_send_t *req) {
+  if (req->policy) gl_policy_unref(req->policy);
+  free(req->err);
+  free(req);
+}
+
+int gl_send_override(gatelog_t *gl, gl_batch *b) {
+  gatelog_send_t *req = malloc(sizeof(*req) + b->payload_len + 1);
+  if (req == NULL) return UV_ENOMEM;
+  memset(req, 0, sizeof(*req));
+  memcpy(req->payload, b->payload, b->payload_len + 1);
+  req->len = b->payload_len;
+  req->gl = gl;
+  req->ticket = b->ticket;
+  gl_list_push(&gl->sends, &req->node);
+  gl->opts.send_override(req, req->payload, req->len, gl->opts.send_override_data);
+  return 0;
+}
+
+static void run_send_answers(gatelog_t *gl) {
+  while (!gl_list_empty(&gl->send_answers)) {
+    gatelog_send_t *req = GL_CONTAINER(gl->send_answers.next, gatelog_send_t, node);
+    gl_list_remove(&req->node);
+    char why[64];
+    const char *err = req->err;
+    if (req->status && err == NULL) {
+      snprintf(why, sizeof(why), "sender failed (status %d)", req->status);
+      err = why;
+    }
+    if (req->policy) gl_policy_callback(req->policy, req->cb_ref, req->status == 0, err);
+    else gl_outbox_answer(gl, req->ticket, req->status == 0, err);
+    free_send(req);
+  }
+}
+
+int gatelog_stats(gatelog_t *gl, gatelog_stats_t *out) {
+  if (gl == NULL || out == NULL) return UV_EINVAL;
+  *out = gl->stats;
+  out->tcp_open = gl->table.lists[GL_PROTO_TCP].count;
+  out->udp_open = gl->table.lists[GL_PROTO_UDP].count;
+  out->script_memory = gl->policy ? gl->policy->budget.memory : 0;
+  return 0;
+}
+
+/* ---- close ----------------------------------------------------------- */
+
+static void maybe_teardown(gatelog_t *gl) {
+  /* Thread-pool work cannot be stopped, and closed handles of script I/O
+   * still have their close callbacks to run: wait for both. */
+  if (gl->phase != GL_FINISHING || gl->pending_work > 0 || gl->io_open > 0) return;
+  gl_workers_stop(gl); /* nothing is queued: pending_work is 0 */
+  if (gl->policy) gl_policy_unref(gl->policy);
+  gl->policy = NULL;
+  close_handles(gl);
+}
+
+/* Everything was delivered, or the deadline came: stop sending. */
+static void finish(gatelog_t *gl) {
+  uint64_t lost = gl->table.count + gl_outbox_abandon(gl);
+  gl->stats.lost_on_close = lost;
+  if (lost)
+    gl_log(gl, GATELOG_LOG_ERROR,
+           "closed with %llu records not delivered within the drain deadline (lost_on_close)",
+           (unsigned long long)lost);
+  gl_table_free(&gl->table);
+  uv_timer_stop(&gl->close_timer);
+  uv_timer_stop(&gl->retry_timer);
+  uv_timer_stop(&gl->send_timer);
+  gl->phase = GL_FINISHING;
+  while (!gl_list_empty(&gl->sends)) { /* the host may still answer these */
+    gatelog_send_t *req = GL_CONTAINER(gl->sends.next, gatelog_send_t, node);
+    gl_list_remove(&req->node);
+    if (req->policy) gl_policy_unref(req->policy);
+    req->policy = NULL;
+    req->gl = NULL;
+  }
+  while (!gl_list_empty(&gl->send_answers)) {
+    gatelog_send_t *req = GL_CONTAINER(gl->send_answers.next, gatelog_send_t, node);
+    gl_list_remove(&req->node);
+    free_send(req);
+  }
+  gl_file_queues_abandon(gl);
+  gl_ios_abandon(gl); /* sockets, requests, timers: closed, no more callbacks */
+  maybe_teardown(gl);
+}
+
+/* End open sessions while the queue has room, so that closing a large
+ * table never holds more than queue_max_records records at once. */
+static void drain_step(gatelog_t *gl) {
+  int budget = DRAIN_PER_TICK;
+  while (gl->table.count > 0 && gl->stats.records_queued < gl->cfg.queue_max_records) {
+    if (budget-- == 0) {
+      gl_schedule_pump(gl);
+      return;
+    }
+    uint32_t idx = gl_table_next_open(&gl->table, gl->close_cursor);
+    gl->close_cursor = idx + 1;
+    gl_session_finish(gl, idx, "shutdown", gl->close_real_ns);
+  }
+  if (gl->table.count == 0) gl_outbox_seal(gl);
+}
+
+static void on_close_deadline(uv_timer_t *t) {
+  gatelog_t *gl = t->data;
+  uint64_t t0 = gl_cb_begin();
+  if (gl->phase == GL_DRAINING) finish(gl);
+  gl_cb_end(gl, t0);
+}
+
+void gl_pump(uv_idle_t *h) {
+  gatelog_t *gl = h->data;
+  uint64_t t0 = gl_cb_begin();
+  uv_idle_stop(h);
+  run_send_answers(gl);
+  gl_io_run_deferred(gl);
+  if (gl->phase == GL_DRAINING) drain_step(gl);
+  gl_outbox_pump(gl);
+  if (gl->phase == GL_DRAINING && gl->table.count == 0 && gl->open == NULL &&
+      gl_list_empty(&gl->outbox))
+    finish(gl);
+  else if (gl->phase == GL_FINISHING)
+    maybe_teardown(gl);
+  gl_cb_end(gl, t0);
+}
+
+int gatelog_close(gatelog_t *gl, uint32_t drain_ms, gatelog_close_cb cb, void *data) {
+  if (gl == NULL) return UV_EINVAL;
+  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
+  gl->phase = GL_DRAINING;
+  gl->close_cb = cb;
+  gl->close_data = data;
+  gl->close_real_ns = gl_now_real(gl);
+  gl->retry_at_ms = 0;
+  uv_timer_stop(&gl->flush_timer);
+  uv_timer_stop(&gl->expiry_timer);
+  gl_watch_set(gl, 0);
+  uv_timer_start(&gl->close_timer, on_close_deadline, drain_ms, 0);
+  gl_schedule_pump(gl);
+  return 0;
+}

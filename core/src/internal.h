@@ -1,0 +1,243 @@
+/* The core object and what its concerns share. Internal: no Lua here, so
+ * that files that need none do not see it. core/src/README.md gives the
+ * folders and what each may use. */
+#ifndef GATELOG_INTERNAL_H
+#define GATELOG_INTERNAL_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "gatelog.h"
+#include "util/buf.h"
+#include "util/ids.h"
+#include "util/list.h"
+#include "log.h"
+#include "session/record.h"
+#include "session/table.h"
+#include "outbox/workers.h"
+
+typedef struct gl_policy gl_policy;
+
+/* Values a script's config table may override, in the core's units. */
+typedef struct gl_config {
+  uint64_t flush_interval_ms;
+  uint32_t batch_max_records;
+  uint32_t queue_max_records;
+  uint64_t udp_idle_timeout_ms;
+  int compression_level;
+  uint32_t max_inflight;
+  int access_log;
+  int log_level;
+  int on_script_error;
+  uint64_t send_timeout_ms;
+  int watch;
+  int compressor;
+  uint64_t active_timeout_ms;
+  int log_start;
+  uint64_t tcp_idle_timeout_ms;
+  uint64_t max_lifetime_ms;
+  uint32_t max_sessions;
+  int table_full;
+} gl_config;
+
+/* How a failed send should be handled (done's third argument). */
+#define GL_RETRY_AFTER_MAX_S 86400
+typedef struct gl_answer_how {
+  int permanent;           /* the sink refused the batch for good: drop it */
+  uint64_t retry_after_ms; /* nonzero: the next retry waits at least this */
+} gl_answer_how;
+
+enum gl_batch_state {
+  GL_BATCH_SEALED,      /* waiting for the pump to hand it to the pool */
+  GL_BATCH_COMPRESSING, /* on the thread pool */
+  GL_BATCH_READY,       /* compressed, waiting for (another) send */
+  GL_BATCH_INFLIGHT,    /* handed to send, waiting for done */
+  GL_BATCH_ANSWERED     /* done was called; the pump settles it */
+};
+
+typedef struct gl_batch {
+  gl_link node;          /* in gatelog_t.outbox, oldest first */
+  gl_link answer_node;   /* in turn: gatelog_t.to_compress, the compression threads' jobs and
+                            done lists, .inflight, .answered */
+  gatelog_t *gl;
+  uint64_t seq;          /* seal order */
+  uint64_t id;           /* idempotency key, stable across retries */
+  uint64_t ticket;       /* identifies the current send for its done */
+  uint32_t count;
+  uint32_t attempt;
+  int state;
+  int dropped;           /* dropped while compressing: freed when it ends */
+  int ok;                /* the answer, for GL_BATCH_ANSWERED */
+  char *err;             /* the failure, for GL_BATCH_ANSWERED */
+  gl_buf json;           /* "[{...},{...}]" */
+  gl_buf reasons;        /* each record's endReason ("" if not final), '\n' after each */
+  uint32_t *ends;        /* end offset in json of each record */
+  uint32_t ends_cap;
+  char *payload;         /* base64(zlib(json)), NUL-terminated */
+  size_t payload_len;
+  size_t zlib_len;
+  uint64_t sent_ms;      /* loop time of the current send */
+  int level;             /* compression level used */
+  int compressor;        /* GATELOG_COMPRESS_ZLIB or _LIBDEFLATE */
+  int work_err;
+  gl_policy *policy;     /* the policy whose send holds it */
+  gl_answer_how how;     /* with a failed answer: drop, or when to retry */
+} gl_batch;
+
+/* One send to a host-registered sender. */
+struct gatelog_send_s {
+  gl_link node;      /* in gatelog_t.sends, then .send_answers */
+  gatelog_t *gl;     /* NULL once the core has closed */
+  gl_policy *policy; /* whose callback gets the answer; NULL for a batch
+                        sent to send_override */
+  int cb_ref;
+  uint64_t ticket;   /* the batch's, for send_override */
+  int answered;
+  int status;
+  char *err;
+  size_t len;
+  char payload[];    /* a copy: valid until the answer */
+};
+
+typedef struct gl_sender {
+  struct gl_sender *next;
+  gatelog_send_fn fn;
+  void *data;
+  char name[];
+} gl_sender;
+
+enum gl_close_phase {
+  GL_OPEN = 0,
+  GL_DRAINING,   /* ending sessions and sending, until done or the deadline */
+  GL_FINISHING,  /* waiting for thread-pool work, then closing handles */
+  GL_CLOSING_HANDLES
+};
+
+struct gatelog_s {
+  uv_loop_t *loop;
+  gatelog_options_t opts;  /* strings below are our copies */
+  char *script_path;
+  char *lua_path;
+  gl_config cfg;           /* in force: options, then the script's config */
+  gatelog_log_fn log_fn;
+  void *log_data;
+
+  gl_table table;
+  gl_ids ids;
+  gl_policy *policy;
+  gl_sender *senders;
+
+  gl_batch *open;          /* the batch records are appended to */
+  gl_link outbox;          /* sealed batches, oldest first */
+  gl_link to_compress;     /* sealed batches the pump hands to the pool */
+  gl_link inflight;        /* batches waiting for done */
+  gl_link answered;        /* batches whose done came, to be settled */
+  gl_link sends;           /* host sends waiting for gatelog_send_done */
+  gl_link send_answers;    /* host sends answered, callbacks to run */
+  gl_link file_queues;     /* file_append queues, one per path */
+  uint64_t next_seq;
+  uint64_t next_ticket;
+  uint32_t ninflight;
+  uint64_t backoff_ms;
+  uint64_t retry_at_ms;    /* no send starts before this loop time */
+  unsigned pending_work;   /* thread-pool requests not yet completed */
+  gl_link ios;             /* script I/O open (io.c): closed by the close */
+  gl_link deferred;        /* script callbacks for the next pump (io.c) */
+  unsigned io_open;        /* script I/O handles whose close has not run */
+  struct gl_http *http;    /* the HTTP client (http.c), made on first use */
+
+  uv_timer_t flush_timer;
+  uv_timer_t expiry_timer;
+  uint64_t expiry_at_ms;   /* loop time the expiry timer is armed for */
+  uv_timer_t retry_timer;
+  uv_timer_t close_timer;
+  uv_timer_t send_timer;   /* send_timeout_ms of the oldest send in flight */
+  uv_timer_t watch_timer;  /* lets a burst of file events settle */
+  uv_fs_event_t watch_dir;
+  uv_fs_event_t watch_file;
+  uv_idle_t pump_idle;
+  gl_workers workers;      /* compression threads */
+  int handles_open;
+
+  int phase;
+  uint64_t close_real_ns;  /* the endedAt of sessions ended by close */
+  uint32_t close_cursor;
+  gatelog_close_cb close_cb;
+  void *close_data;
+
+  gatelog_stats_t stats;
+  gl_ratelimit rl_overflow;
+  uint64_t overflow_pending;  /* records dropped since the last overflow line */
+  gl_extras extras;           /* reused for each record */
+  char *last_reload_error;    /* NULL: the last reload succeeded */
+  char last_error[1024];
+};
+
+/* common.c: leaf helpers every concern uses */
+void gl_set_error(gatelog_t *gl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Run the pump on the loop's next idle turn (a no-op once handles close). */
+void gl_schedule_pump(gatelog_t *gl);
+uint64_t gl_now_ms(gatelog_t *gl);
+/* Bracket each of gatelog's libuv callbacks: the stats keep the longest. */
+uint64_t gl_cb_begin(void);
+void gl_cb_end(gatelog_t *gl, uint64_t t0);
+/* Wall and monotonic time in ns, from the options' clock if it has one. */
+uint64_t gl_now_real(gatelog_t *gl);
+uint64_t gl_now_mono(gatelog_t *gl);
+
+/* Work on another thread (the thread pool, the compression threads) that
+ * the close must wait for: begin when it is submitted, end when its
+ * completion has run on the loop; as libuv's uv__req_register. */
+static inline void gl_work_begin(gatelog_t *gl) { gl->pending_work++; }
+static inline void gl_work_end(gatelog_t *gl) { gl->pending_work--; }
+/* The close has stopped sending: no new I/O, no script callbacks. */
+static inline int gl_closing(const gatelog_t *gl) { return gl->phase >= GL_FINISHING; }
+
+/* gatelog.c: the API, the pump, the close */
+/* The pump: answers, deferred callbacks, the drain, the outbox. */
+void gl_pump(uv_idle_t *h);
+/* Put a new config in force: timers, the open batch, the queue cap. */
+void gl_apply_config(gatelog_t *gl, const gl_config *next);
+/* Hand a batch to the host's send_override; 0 or UV_ENOMEM. */
+int gl_send_override(gatelog_t *gl, gl_batch *b);
+
+/* outbox.c: batches from record to acknowledgement */
+int gl_outbox_add_record(gatelog_t *gl, const gl_record *r);
+void gl_outbox_seal(gatelog_t *gl);
+void gl_outbox_pump(gatelog_t *gl);
+/* The script's done for a ticket; unknown tickets are counted and ignored. */
+void gl_outbox_answer(gatelog_t *gl, uint64_t ticket, int ok, const char *err);
+void gl_outbox_answer_how(gatelog_t *gl, uint64_t ticket, int ok, const char *err,
+                          const gl_answer_how *how);
+/* Drop everything held (close deadline); returns records lost. */
+uint64_t gl_outbox_abandon(gatelog_t *gl);
+/* A batch came back from the compression threads. */
+void gl_outbox_compressed(gatelog_t *gl, gl_batch *b, int status);
+/* The batch of a send that has not been settled yet, or NULL. */
+const gl_batch *gl_outbox_by_ticket(gatelog_t *gl, uint64_t ticket);
+/* Drop the oldest batches while more than queue_max records are held. */
+void gl_outbox_enforce_cap(gatelog_t *gl);
+/* Fail sends older than send_timeout_ms and arm the timer for the next. */
+void gl_outbox_check_timeouts(gatelog_t *gl);
+
+/* sessions.c */
+void gl_session_finish(gatelog_t *gl, uint32_t idx, const char *reason, uint64_t end_real_ns);
+void gl_expiry_rearm(gatelog_t *gl);
+void gl_sessions_fit(gatelog_t *gl);
+
+/* reload.c */
+void gl_watch_set(gatelog_t *gl, int on);
+
+/* deflate.c: base64(zlib(json)) into b->payload; on a compression thread */
+void gl_deflate_batch(gl_batch *b);
+int gl_deflate_have(int compressor);
+
+/* file_append.c: append on the thread pool, in call order per path; with
+ * max_bytes and keep, rotate the file first if the append would take it
+ * past max_bytes (max_bytes = 0: never). */
+int gl_file_append(gatelog_t *gl, gl_policy *p, const char *path, const char *data,
+                   size_t len, int cb_ref, uint64_t max_bytes, unsigned keep);
+void gl_file_queues_abandon(gatelog_t *gl);
+
+#endif

@@ -1,0 +1,365 @@
+/* Batches from the first record to the acknowledgement: the open batch,
+ * sealing, compression on gatelog's own threads, sends in seal order with up to
+ * max_inflight at once, answers, retry with backoff, and the queue cap
+ * that drops the oldest batches.
+ *
+ * The outbox list holds every sealed batch until it is acknowledged, in
+ * seal order; a disk spool can later persist a batch when it is sealed
+ * and delete it when it is acknowledged, without changing this flow. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/policy.h"
+
+static void batch_free(gl_batch *b);
+
+static gl_batch *batch_new(gatelog_t *gl) {
+  gl_batch *b = calloc(1, sizeof(*b));
+  if (b == NULL) return NULL;
+  if (gl_buf_append(&b->json, "[", 1) != 0) {
+    batch_free(b);
+    return NULL;
+  }
+  b->gl = gl;
+  gl_list_init(&b->node);
+  gl_list_init(&b->answer_node);
+  return b;
+}
+
+static void batch_free(gl_batch *b) {
+  gl_buf_free(&b->json);
+  gl_buf_free(&b->reasons);
+  free(b->ends);
+  free(b->payload);
+  free(b->err);
+  free(b);
+}
+
+/* Remove an unacknowledged batch from the queue's accounting. */
+static void forget(gatelog_t *gl, gl_batch *b) {
+  gl->stats.records_queued -= b->count;
+  gl->stats.batches_queued--;
+  gl_list_remove(&b->node);
+}
+
+static void release(gatelog_t *gl, gl_batch *b) {
+  if (b->policy) gl_policy_unref(b->policy);
+  b->policy = NULL;
+  if (b->state == GL_BATCH_COMPRESSING) {
+    b->dropped = 1; /* freed when the work ends */
+    return;
+  }
+  if (b->state == GL_BATCH_SEALED) {
+    gl_list_remove(&b->answer_node);
+    gl_work_end(gl);
+  }
+  batch_free(b);
+}
+
+/* Drop whole batches, oldest first, until the records held fit the cap.
+ * Batches in flight are the sender's now and are not dropped. */
+void gl_outbox_enforce_cap(gatelog_t *gl) {
+  uint64_t dropped = 0, batches = 0;
+  gl_link *l = gl->outbox.next;
+  while (gl->stats.records_queued > gl->cfg.queue_max_records && l != &gl->outbox) {
+    gl_batch *b = GL_CONTAINER(l, gl_batch, node);
+    l = l->next;
+    if (b->state == GL_BATCH_INFLIGHT || b->state == GL_BATCH_ANSWERED) continue;
+    dropped += b->count;
+    batches++;
+    forget(gl, b);
+    release(gl, b);
+  }
+  if (dropped == 0) return;
+  gl->stats.records_dropped += dropped;
+  gl->stats.batches_dropped += batches;
+  gl->overflow_pending += dropped;
+  uint64_t held;
+  if (gl_ratelimit_allow(&gl->rl_overflow, gl_now_ms(gl), &held)) {
+    gl_log(gl, GATELOG_LOG_WARN,
+           "queue over queue_max_records=%u: dropped the %llu oldest records "
+           "(%llu dropped in all)",
+           gl->cfg.queue_max_records, (unsigned long long)gl->overflow_pending,
+           (unsigned long long)gl->stats.records_dropped);
+    gl->overflow_pending = 0;
+  }
+}
+
+int gl_outbox_add_record(gatelog_t *gl, const gl_record *r) {
+  if (gl->open == NULL && (gl->open = batch_new(gl)) == NULL) return UV_ENOMEM;
+  gl_batch *b = gl->open;
+  size_t mark = b->json.len;
+  int err = 0;
+  if (b->count > 0) err = gl_buf_append(&b->json, ",", 1);
+  if (err == 0) err = gl_record_json(&b->json, r);
+  size_t rmark = b->reasons.len;
+  if (err == 0 && r->final) err = gl_buf_append(&b->reasons, r->end_reason, strlen(r->end_reason));
+  if (err == 0) err = gl_buf_append(&b->reasons, "\n", 1);
+  if (err) {
+    b->reasons.len = rmark;
+    b->json.len = mark;
+    b->json.data[mark] = '\0';
+    return err;
+  }
+  if (b->count == b->ends_cap) {
+    uint32_t cap = b->ends_cap ? b->ends_cap * 2 : 16;
+    uint32_t *ends = realloc(b->ends, cap * sizeof(*ends));
+    if (ends == NULL) {
+      b->json.len = mark;
+      b->json.data[mark] = '\0';
+      return UV_ENOMEM;
+    }
+    b->ends = ends;
+    b->ends_cap = cap;
+  }
+  b->ends[b->count++] = (uint32_t)b->json.len;
+  gl->stats.records_queued++;
+  if (b->count >= gl->cfg.batch_max_records) gl_outbox_seal(gl);
+  else gl_outbox_enforce_cap(gl);
+  return 0;
+}
+
+void gl_outbox_compressed(gatelog_t *gl, gl_batch *b, int status) {
+  uint64_t t0 = gl_cb_begin();
+  gl_work_end(gl);
+  if (b->dropped) {
+    batch_free(b);
+    gl_schedule_pump(gl);
+    gl_cb_end(gl, t0);
+    return;
+  }
+  if (status == 0) status = b->work_err;
+  if (status) {
+    gl_log(gl, GATELOG_LOG_ERROR, "compressing a batch of %u records failed: %s; dropped",
+           b->count, gatelog_strerror(status));
+    gl->stats.records_dropped += b->count;
+    gl->stats.batches_dropped++;
+    forget(gl, b);
+    batch_free(b);
+  } else {
+    b->state = GL_BATCH_READY;
+    gl->stats.bytes_compressed += b->zlib_len;
+  }
+  gl_schedule_pump(gl);
+  gl_cb_end(gl, t0);
+}
+
+/* Seal the open batch. It is handed to the compression threads by the pump, not
+ * here: a seal happens inside a session call, which must stay short (a
+ * thread wake-up costs microseconds). */
+void gl_outbox_seal(gatelog_t *gl) {
+  gl_batch *b = gl->open;
+  if (b == NULL || b->count == 0) return;
+  gl->open = NULL;
+  gl_buf_append(&b->json, "]", 1); /* fits: the buffer keeps a spare byte */
+  b->seq = gl->next_seq++;
+  if (gl_ids_next(&gl->ids, &b->id) != 0) b->id = b->seq ^ (uint64_t)(uintptr_t)b;
+  b->level = gl->cfg.compression_level;
+  b->compressor = gl->cfg.compressor;
+  b->state = GL_BATCH_SEALED;
+  gl->stats.batches_sealed++;
+  gl->stats.batches_queued++;
+  gl->stats.bytes_json += b->json.len;
+  gl_list_push(&gl->outbox, &b->node);
+  gl_list_push(&gl->to_compress, &b->answer_node);
+  gl_work_begin(gl);
+  gl_schedule_pump(gl);
+  gl_outbox_enforce_cap(gl);
+}
+
+static void submit_sealed(gatelog_t *gl) {
+  while (!gl_list_empty(&gl->to_compress)) {
+    gl_batch *b = GL_CONTAINER(gl->to_compress.next, gl_batch, answer_node);
+    gl_list_remove(&b->answer_node);
+    b->state = GL_BATCH_COMPRESSING;
+    gl_workers_submit(gl, b);
+  }
+}
+
+void gl_outbox_answer(gatelog_t *gl, uint64_t ticket, int ok, const char *err) {
+  gl_answer_how how = {0, 0};
+  gl_outbox_answer_how(gl, ticket, ok, err, &how);
+}
+
+void gl_outbox_answer_how(gatelog_t *gl, uint64_t ticket, int ok, const char *err,
+                          const gl_answer_how *how) {
+  for (gl_link *l = gl->inflight.next; l != &gl->inflight; l = l->next) {
+    gl_batch *b = GL_CONTAINER(l, gl_batch, answer_node);
+    if (b->ticket != ticket) continue;
+    gl_list_remove(&b->answer_node);
+    gl->ninflight--;
+    gl->stats.batches_inflight--;
+    b->state = GL_BATCH_ANSWERED;
+    b->ok = ok;
+    free(b->err);
+    b->err = ok ? NULL : strdup(err ? err : "send failed");
+    b->how = *how;
+    gl_list_push(&gl->answered, &b->answer_node);
+    gl_schedule_pump(gl);
+    return;
+  }
+  gl->stats.done_ignored++;
+}
+
+const gl_batch *gl_outbox_by_ticket(gatelog_t *gl, uint64_t ticket) {
+  gl_link *lists[] = {&gl->inflight, &gl->answered};
+  for (int i = 0; i < 2; i++)
+    for (gl_link *l = lists[i]->next; l != lists[i]; l = l->next) {
+      const gl_batch *b = GL_CONTAINER(l, gl_batch, answer_node);
+      if (b->ticket == ticket) return b;
+    }
+  return NULL;
+}
+
+static void on_retry(uv_timer_t *t) { gl_schedule_pump(t->data); }
+
+static void start_backoff(gatelog_t *gl, uint64_t retry_after_ms) {
+  /* The loop's cached time can lag by a busy iteration; a sink's "not
+   * before" is measured from now, not from then. */
+  if (retry_after_ms) uv_update_time(gl->loop);
+  uint64_t now = gl_now_ms(gl);
+  if (retry_after_ms) {
+    /* The sink said when to come back: that wait replaces the backoff's
+     * (which keeps its step), unless a wait already running is longer. */
+    if (now + retry_after_ms > gl->retry_at_ms) {
+      gl->retry_at_ms = now + retry_after_ms;
+      uv_timer_start(&gl->retry_timer, on_retry, retry_after_ms, 0);
+    }
+    return;
+  }
+  if (now < gl->retry_at_ms) return; /* one outage doubles once, not once per batch */
+  uint64_t cap = gl->cfg.flush_interval_ms;
+  uint64_t next = gl->backoff_ms ? gl->backoff_ms * 2 : 1000;
+  gl->backoff_ms = next < cap ? next : cap;
+  gl->retry_at_ms = now + gl->backoff_ms;
+  uv_timer_start(&gl->retry_timer, on_retry, gl->backoff_ms, 0);
+}
+
+static void settle(gatelog_t *gl, gl_batch *b) {
+  gl_list_remove(&b->answer_node);
+  if (b->policy) gl_policy_unref(b->policy);
+  b->policy = NULL;
+  if (b->ok) {
+    gl->stats.batches_sent++;
+    gl->stats.records_sent += b->count;
+    gl->backoff_ms = 0;
+    gl->retry_at_ms = 0;
+    forget(gl, b);
+    batch_free(b);
+    return;
+  }
+  gl->stats.batches_failed++;
+  if (b->how.permanent) {
+    /* The sink will never take it (a 400): retrying would only block the
+     * queue. Not a sign of an outage either, so no backoff. */
+    gl->stats.batches_rejected++;
+    gl->stats.records_rejected += b->count;
+    gl_log(gl, GATELOG_LOG_ERROR,
+           "batch %llu (%u records, attempt %u) rejected for good, dropped: %s",
+           (unsigned long long)b->seq, b->count, b->attempt, b->err);
+    forget(gl, b);
+    batch_free(b);
+    return;
+  }
+  gl_log(gl, GATELOG_LOG_WARN, "sending batch %llu (%u records, attempt %u) failed: %s",
+         (unsigned long long)b->seq, b->count, b->attempt, b->err);
+  b->state = GL_BATCH_READY;
+  start_backoff(gl, b->how.retry_after_ms);
+}
+
+static void on_send_timer(uv_timer_t *t) {
+  uint64_t t0 = gl_cb_begin();
+  gl_outbox_check_timeouts(t->data);
+  gl_cb_end(t->data, t0);
+}
+
+void gl_outbox_check_timeouts(gatelog_t *gl) {
+  uint64_t now = gl_now_ms(gl), limit = gl->cfg.send_timeout_ms;
+  /* The in-flight list is in the order the sends started: the oldest
+   * first, so the scan stops at the first one still in time. */
+  while (!gl_list_empty(&gl->inflight)) {
+    gl_batch *b = GL_CONTAINER(gl->inflight.next, gl_batch, answer_node);
+    if (now < b->sent_ms + limit) {
+      uv_timer_start(&gl->send_timer, on_send_timer, b->sent_ms + limit - now, 0);
+      return;
+    }
+    char why[96];
+    snprintf(why, sizeof(why), "send did not call done within %llu ms", (unsigned long long)limit);
+    gl->stats.sends_timed_out++;
+    gl_outbox_answer(gl, b->ticket, 0, why);
+  }
+  uv_timer_stop(&gl->send_timer);
+}
+
+static void start_send(gatelog_t *gl, gl_batch *b) {
+  gl_policy *p = gl->policy;
+  b->attempt++;
+  if (b->attempt > 1) gl->stats.batches_retried++;
+  b->ticket = ++gl->next_ticket;
+  b->state = GL_BATCH_INFLIGHT;
+  b->policy = p;
+  gl_policy_ref(p);
+  gl_list_push(&gl->inflight, &b->answer_node);
+  b->sent_ms = gl_now_ms(gl);
+  if (!uv_is_active((uv_handle_t *)&gl->send_timer))
+    uv_timer_start(&gl->send_timer, on_send_timer, gl->cfg.send_timeout_ms, 0);
+  gl->ninflight++;
+  gl->stats.batches_inflight++;
+  char *err = NULL;
+  if (gl->opts.send_override) {
+    if (gl_send_override(gl, b) != 0) gl_outbox_answer(gl, b->ticket, 0, "out of memory");
+    return;
+  }
+  if (gl_policy_send(p, b, &err) != 0) {
+    /* A send that raised after answering keeps its answer. */
+    if (b->state == GL_BATCH_INFLIGHT && b->ticket == gl->next_ticket)
+      gl_outbox_answer(gl, b->ticket, 0, err);
+    free(err);
+  }
+}
+
+void gl_outbox_pump(gatelog_t *gl) {
+  submit_sealed(gl);
+  while (!gl_list_empty(&gl->answered))
+    settle(gl, GL_CONTAINER(gl->answered.next, gl_batch, answer_node));
+  if (gl_closing(gl) || gl->policy == NULL) return;
+  if (gl_now_ms(gl) < gl->retry_at_ms) return;
+  /* Start sends in seal order; a batch still compressing holds back the
+   * ones sealed after it. A send can re-enter the core (a host sender that
+   * ends a session, seals, drops the oldest), so each pass starts again
+   * from the head instead of keeping a pointer across the call. */
+  while (gl->ninflight < gl->cfg.max_inflight) {
+    gl_batch *next = NULL;
+    for (gl_link *l = gl->outbox.next; l != &gl->outbox; l = l->next) {
+      gl_batch *b = GL_CONTAINER(l, gl_batch, node);
+      if (b->state == GL_BATCH_SEALED || b->state == GL_BATCH_COMPRESSING) break;
+      if (b->state == GL_BATCH_READY) {
+        next = b;
+        break;
+      }
+    }
+    if (next == NULL) return;
+    start_send(gl, next);
+    /* A send that failed at once (it raised) backs off before the next. */
+    if (!gl_list_empty(&gl->answered) || gl_closing(gl)) return;
+  }
+}
+
+uint64_t gl_outbox_abandon(gatelog_t *gl) {
+  uint64_t lost = gl->stats.records_queued;
+  while (!gl_list_empty(&gl->outbox)) {
+    gl_batch *b = GL_CONTAINER(gl->outbox.next, gl_batch, node);
+    if (b->state != GL_BATCH_SEALED) gl_list_remove(&b->answer_node);
+    forget(gl, b);
+    release(gl, b);
+  }
+  if (gl->open) {
+    batch_free(gl->open);
+    gl->open = NULL;
+  }
+  gl->ninflight = 0;
+  gl->stats.batches_inflight = 0;
+  gl->stats.records_queued = 0;
+  return lost;
+}

@@ -1,0 +1,106 @@
+/* The policy: one Lua state running one script. The core keeps a
+ * reference to the current policy; batches in flight and host sends keep
+ * one to the policy whose callbacks they will run, so a state is closed
+ * only when nothing refers to it any more. */
+#ifndef GATELOG_POLICY_H
+#define GATELOG_POLICY_H
+
+#include <lua.h>
+
+#include "runtime/budget.h"
+#include "internal.h"
+
+/* Kept in a batch table (at [-2]) so that b.json can be fetched while
+ * the send is not settled. */
+typedef struct gl_batch_handle {
+  gatelog_t *gl;
+  uint64_t ticket;
+} gl_batch_handle;
+
+/* The record view's field names, found by the address of their interned
+ * Lua string (LuaJIT interns every string, so equal names share one). */
+#define GL_FIELD_SLOTS 64
+typedef struct gl_field_map {
+  const char *name[GL_FIELD_SLOTS];
+  int field[GL_FIELD_SLOTS];
+} gl_field_map;
+
+/* What filter and enrich receive: one userdata reused for every record. */
+typedef struct gl_view {
+  gl_record *r; /* NULL outside a call: access raises */
+  int writable; /* enrich may add fields; filter may not */
+  const gl_field_map *fields;
+} gl_view;
+
+enum { GL_FN_FILTER, GL_FN_ENRICH, GL_FN_SEND, GL_FN_CALLBACK, GL_FN_COUNT };
+
+struct gl_policy {
+  lua_State *L;
+  gatelog_t *gl;
+  int refs;
+  int fn_ref[GL_FN_COUNT - 1]; /* filter, enrich, send; LUA_NOREF if absent */
+  int traceback_ref;
+  int view_ref;
+  gl_view *view;       /* the userdata at view_ref */
+  gl_field_map fields;
+  int batch_mt_ref;
+  int senders_ref;     /* the core.senders table */
+  int in_call;         /* a filter/enrich call is running (the view is busy) */
+  int loaded;          /* it passed every check of the load: I/O may start */
+  gl_ratelimit rl[GL_FN_COUNT];
+  gl_budget budget;
+  char *path;
+  char sha256[65];     /* of the source it was loaded from */
+  uint64_t loaded_ns;
+};
+
+/* Create a state, run the script at `path`, check what it returns, apply
+ * its config table over *cfg, and run filter and enrich once on a
+ * synthetic record. On failure returns GATELOG_ESCRIPT or GATELOG_ECONFIG
+ * with the reason in gl's last error, and frees all. */
+int gl_policy_load(gatelog_t *gl, const char *path, gl_config *cfg, gl_policy **out);
+
+static inline void gl_policy_ref(gl_policy *p) { p->refs++; }
+/* Drop a reference; the last one closes the state. */
+void gl_policy_unref(gl_policy *p);
+
+/* Run filter then enrich on r. Returns 1 to keep the record, 0 to drop
+ * it. Errors (raised, or a budget exceeded) are caught, counted and
+ * logged; the record then follows on_script_error: kept (without what a
+ * failed enrich set) or dropped. */
+int gl_policy_process(gl_policy *p, gl_record *r);
+
+/* Call send(batch, done) for b, whose ticket is set. Returns 0, or -1 if
+ * send raised (the error is counted, logged and in *err, malloc'd). */
+int gl_policy_send(gl_policy *p, gl_batch *b, char **err);
+
+/* Make a registered sender callable as core.senders[name]. 0 or UV_ENOMEM. */
+int gl_policy_add_sender(gl_policy *p, gl_sender *s);
+
+/* Run the callback held at registry `ref` with (true) or (nil, err) and
+ * release the reference. Errors are caught and logged. */
+void gl_policy_callback(gl_policy *p, int ref, int ok, const char *err);
+
+/* Run the callback held at registry `ref` with the `nargs` values the
+ * caller pushed on p->L, under the budget; errors are caught, counted
+ * (callback_errors) and logged. keep = 0 releases the reference; keep = 1
+ * keeps it for later calls (a read callback). The state may be closed by
+ * the time this returns (the last reference to an old policy went). */
+void gl_policy_invoke(gl_policy *p, int ref, int nargs, int keep);
+
+/* Read a script file: 0 with a malloc'd buffer, or a negative UV error. */
+int gl_read_script(const char *path, char **data, size_t *len);
+
+/* Install require("gatelog.core") in the state (lua_core.c). */
+void gl_core_module_install(gl_policy *p);
+/* Create the record view and the batch metatable in the state
+ * (record_view.c). */
+void gl_view_install(gl_policy *p);
+/* Push the records of a batch's JSON (the core's own: flat objects of
+ * strings, numbers and booleans) as an array of `count` tables; 0, or -1
+ * with nothing pushed if the text is not of that shape (records_decode.c). */
+int gl_records_decode(lua_State *L, const char *json, size_t len, int count);
+/* Push a new, unbound record view and return it. */
+gl_view *gl_view_new(lua_State *L, const gl_field_map *fields);
+
+#endif

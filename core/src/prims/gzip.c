@@ -1,0 +1,118 @@
+/* core.gzip(data, cb [, level]) and core.zlib(data, cb [, level]):
+ * compress a body on the libuv thread pool (a large batch would hold the
+ * loop for milliseconds) and call cb(compressed) or cb(nil, err). gzip is
+ * RFC 1952 (Content-Encoding: gzip), zlib RFC 1950. */
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "prims/io.h"
+#include "policy/policy.h"
+
+enum { FORMAT_ZLIB = 15, FORMAT_GZIP = 15 + 16 }; /* deflateInit2's windowBits */
+
+typedef struct compress_req {
+  uv_work_t work;
+  gatelog_t *gl;
+  gl_policy *policy;
+  int cb_ref;
+  int format;
+  int level;
+  int result;
+  unsigned char *out;
+  size_t out_len;
+  size_t len;
+  unsigned char data[];
+} compress_req;
+
+static void compress_work(uv_work_t *w) {
+  compress_req *r = w->data;
+  z_stream z;
+  memset(&z, 0, sizeof(z));
+  if (deflateInit2(&z, r->level, Z_DEFLATED, r->format, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    r->result = UV_ENOMEM;
+    return;
+  }
+  /* deflateBound covers the gzip header and trailer too. */
+  size_t cap = deflateBound(&z, (uLong)r->len);
+  r->out = malloc(cap);
+  if (r->out == NULL) {
+    deflateEnd(&z);
+    r->result = UV_ENOMEM;
+    return;
+  }
+  z.next_in = r->data;
+  z.avail_in = (uInt)r->len;
+  z.next_out = r->out;
+  z.avail_out = (uInt)cap;
+  int rc = deflate(&z, Z_FINISH);
+  r->out_len = cap - z.avail_out;
+  deflateEnd(&z);
+  if (rc != Z_STREAM_END) r->result = UV_ENOMEM;
+}
+
+static void compress_done(uv_work_t *w, int status) {
+  compress_req *r = w->data;
+  gatelog_t *gl = r->gl;
+  gl_policy *p = r->policy;
+  gl_work_end(gl);
+  int err = status ? status : r->result;
+  /* At the close (GL_FINISHING) the script gets no more callbacks. */
+  if (!gl_closing(gl)) {
+    if (err) {
+      gl_io_push_error(p->L, err);
+      gl_policy_invoke(p, r->cb_ref, 2, 0);
+    } else {
+      lua_pushlstring(p->L, (const char *)r->out, r->out_len);
+      gl_policy_invoke(p, r->cb_ref, 1, 0);
+    }
+  }
+  free(r->out);
+  free(r);
+  gl_policy_unref(p);
+  gl_schedule_pump(gl); /* a close may be waiting for this work */
+}
+
+static int start(lua_State *L, int format) {
+  gl_policy *p = lua_touserdata(L, lua_upvalueindex(1));
+  size_t len;
+  const char *data = luaL_checklstring(L, 1, &len);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  int level = (int)luaL_optinteger(L, 3, 6);
+  if (level < 0 || level > 9) return luaL_argerror(L, 3, "level must be from 0 to 9");
+  if (len > UINT32_MAX) return luaL_argerror(L, 1, "data larger than 4 GiB");
+  gl_io_check_usable(L, p);
+  compress_req *r = malloc(sizeof(*r) + len);
+  if (r == NULL) return luaL_error(L, "out of memory");
+  memset(r, 0, sizeof(*r));
+  memcpy(r->data, data, len);
+  r->len = len;
+  r->format = format;
+  r->level = level;
+  r->gl = p->gl;
+  r->policy = p;
+  r->work.data = r;
+  int err = uv_queue_work(p->gl->loop, &r->work, compress_work, compress_done);
+  if (err) {
+    free(r);
+    return luaL_error(L, "cannot queue compression: %s", uv_strerror(err));
+  }
+  gl_policy_ref(p);
+  gl_work_begin(p->gl);
+  lua_pushvalue(L, 2);
+  r->cb_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+static int core_gzip(lua_State *L) { return start(L, FORMAT_GZIP); }
+static int core_zlib(lua_State *L) { return start(L, FORMAT_ZLIB); }
+
+void gl_prims_compress_install(lua_State *L, gl_policy *p) {
+  lua_pushlightuserdata(L, p);
+  lua_pushcclosure(L, core_gzip, 1);
+  lua_setfield(L, -2, "gzip");
+  lua_pushlightuserdata(L, p);
+  lua_pushcclosure(L, core_zlib, 1);
+  lua_setfield(L, -2, "zlib");
+}

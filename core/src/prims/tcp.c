@@ -1,0 +1,413 @@
+/* core.tcp: a TCP client for scripts, on the core's loop.
+ *
+ *   core.tcp.connect(host, port, cb [, { timeout = s }])  cb(conn) | cb(nil, err)
+ *   conn:write(data [, cb])   cb(true) | cb(nil, err) once the data is written
+ *   conn:read(cb)             cb(chunk) per chunk; cb(nil, "EOF") | cb(nil, err) ends it
+ *   conn:read_stop()
+ *   conn:close()              pending writes get cb(nil, "ECANCELED: ...")
+ *
+ * The name is resolved with uv_getaddrinfo (on the thread pool); each
+ * address is tried in turn until one connects or the timeout (default
+ * 10 s) passes. An open connection holds no policy reference of its own:
+ * when its policy's state is closed (an old script after a reload, once
+ * its sends are answered) the connection is closed with it. A connect or
+ * write in progress does hold one, so its callback always runs. */
+#include <lauxlib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prims/io.h"
+#include "policy/policy.h"
+
+#define CONN_MT "gatelog.tcp"
+#define READ_CHUNK 65536
+#define CONNECT_TIMEOUT_MS 10000
+
+enum { RESOLVING, CONNECTING, OPEN, CLOSED };
+
+typedef struct conn {
+  gl_io io;
+  uv_tcp_t tcp;
+  uv_timer_t timer;          /* the connect timeout */
+  uv_getaddrinfo_t gai;
+  uv_connect_t connect_req;
+  struct addrinfo *addrs, *next_addr;
+  gl_policy *policy;         /* NULL once detached (its state closed) */
+  int state;
+  int holds;                 /* handles open + a resolution in flight */
+  int retrying;              /* the tcp handle closes to try the next address */
+  int last_err;
+  int connect_ref;           /* the connect callback, until it ran */
+  int read_ref;              /* the read callback, while reading */
+  int self_ref;              /* the Lua object, while open */
+  struct conn **ud;          /* the Lua object's pointer to us */
+  char *rbuf;
+} conn;
+
+typedef struct write_req {
+  uv_write_t req;
+  gatelog_t *gl;
+  gl_policy *policy;
+  int cb_ref;                /* LUA_NOREF: no callback */
+  char data[];
+} write_req;
+
+static void release(conn *c) {
+  if (--c->holds > 0) return;
+  if (c->addrs) uv_freeaddrinfo(c->addrs);
+  free(c->rbuf);
+  free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h);
+static void try_next(conn *c);
+
+static void on_tcp_closed(uv_handle_t *h) {
+  conn *c = h->data;
+  gatelog_t *gl = c->io.gl;
+  if (c->retrying && c->state == CONNECTING) {
+    /* A failed connect leaves the socket unusable: the next address gets
+     * a new one. */
+    c->retrying = 0;
+    gl_io_handle_closed(gl);
+    uv_tcp_init(gl->loop, &c->tcp);
+    gl_io_handle_opened(gl, (uv_handle_t *)&c->tcp);
+    try_next(c);
+    return;
+  }
+  on_handle_closed(h);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  conn *c = h->data;
+  gatelog_t *gl = c->io.gl;
+  release(c);
+  gl_io_handle_closed(gl);
+}
+
+/* Close the handles and forget the Lua side; the Lua references are
+ * released only when the state is still there (lua_alive). */
+static void shut(conn *c, int lua_alive) {
+  if (c->state == CLOSED) return;
+  /* A resolution still queued is cancelled; one running completes and
+   * finds the connection closed. */
+  if (c->state == RESOLVING) uv_cancel((uv_req_t *)&c->gai);
+  c->state = CLOSED;
+  gl_io_untrack(&c->io);
+  /* Closing already when a failed connect makes way for the next address. */
+  if (!uv_is_closing((uv_handle_t *)&c->tcp)) uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
+  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+  if (c->ud) *c->ud = NULL;
+  c->ud = NULL;
+  if (lua_alive && c->policy) {
+    lua_State *L = c->policy->L;
+    luaL_unref(L, LUA_REGISTRYINDEX, c->read_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, c->self_ref);
+  }
+  c->read_ref = c->self_ref = LUA_NOREF;
+}
+
+/* The connect ended: hand the script its connection or the error. The
+ * connect's policy reference is dropped last. */
+static void connect_finished(conn *c, int err) {
+  gl_policy *p = c->policy;
+  lua_State *L = p->L;
+  int ref = c->connect_ref;
+  c->connect_ref = LUA_NOREF;
+  uv_timer_stop(&c->timer);
+  if (err == 0) {
+    c->state = OPEN;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->self_ref);
+    gl_policy_invoke(p, ref, 1, 0);
+  } else {
+    shut(c, 1);
+    gl_io_push_error(L, err);
+    gl_policy_invoke(p, ref, 2, 0);
+  }
+  gl_policy_unref(p);
+}
+
+static void on_connect(uv_connect_t *req, int status) {
+  conn *c = req->data;
+  if (c->state != CONNECTING) return; /* closed or timed out meanwhile */
+  if (status == 0) {
+    connect_finished(c, 0);
+    return;
+  }
+  c->last_err = status;
+  c->retrying = 1;
+  uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
+}
+
+static void try_next(conn *c) {
+  while (c->next_addr) {
+    struct addrinfo *ai = c->next_addr;
+    c->next_addr = ai->ai_next;
+    c->connect_req.data = c;
+    int err = uv_tcp_connect(&c->connect_req, &c->tcp, ai->ai_addr, on_connect);
+    if (err == 0) return;
+    c->last_err = err;
+  }
+  connect_finished(c, c->last_err ? c->last_err : UV_EADDRNOTAVAIL);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  conn *c = req->data;
+  gatelog_t *gl = c->io.gl;
+  gl_work_end(gl);
+  c->addrs = res;
+  if (c->state != RESOLVING) {
+    release(c);
+    gl_schedule_pump(gl);
+    return;
+  }
+  c->holds--; /* the handles still hold it */
+  if (status) {
+    connect_finished(c, status);
+    return;
+  }
+  c->state = CONNECTING;
+  c->next_addr = res;
+  try_next(c);
+}
+
+static void on_timeout(uv_timer_t *t) {
+  conn *c = t->data;
+  if (c->state < OPEN) connect_finished(c, UV_ETIMEDOUT);
+}
+
+/* The core is closing: no callback runs any more. */
+static void abandon(gl_io *io) {
+  conn *c = GL_CONTAINER(io, conn, io);
+  gl_policy *p = c->policy;
+  int connecting = c->state < OPEN;
+  if (connecting) luaL_unref(p->L, LUA_REGISTRYINDEX, c->connect_ref);
+  shut(c, 1);
+  if (connecting) gl_policy_unref(p);
+}
+
+static conn *check_conn(lua_State *L) {
+  conn **ud = luaL_checkudata(L, 1, CONN_MT);
+  if (*ud == NULL || (*ud)->state != OPEN) luaL_error(L, "the connection is closed");
+  return *ud;
+}
+
+static int core_connect(lua_State *L) {
+  gl_policy *p = lua_touserdata(L, lua_upvalueindex(1));
+  const char *host = gl_io_check_host(L, 1);
+  int port = gl_io_check_port(L, 2);
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  uint64_t timeout_ms = CONNECT_TIMEOUT_MS;
+  if (!lua_isnoneornil(L, 4)) {
+    luaL_checktype(L, 4, LUA_TTABLE);
+    lua_getfield(L, 4, "timeout");
+    if (!lua_isnil(L, -1)) {
+      double s = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : -1;
+      if (!(s > 0 && s <= 3600)) return luaL_argerror(L, 4, "timeout must be from 0 to 3600 seconds");
+      timeout_ms = (uint64_t)ceil(s * 1000);
+    }
+    lua_pop(L, 1);
+  }
+  gl_io_check_usable(L, p);
+  gatelog_t *gl = p->gl;
+  /* "[::1]" as well as "::1". */
+  char name[260];
+  size_t hl = strlen(host);
+  if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+    snprintf(name, sizeof(name), "%.*s", (int)(hl - 2), host + 1);
+    host = name;
+  }
+  char service[8];
+  snprintf(service, sizeof(service), "%d", port);
+  conn **ud = lua_newuserdata(L, sizeof(*ud));
+  *ud = NULL;
+  luaL_getmetatable(L, CONN_MT);
+  lua_setmetatable(L, -2);
+  conn *c = calloc(1, sizeof(*c));
+  if (c == NULL) return luaL_error(L, "out of memory");
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  c->gai.data = c;
+  int err = uv_getaddrinfo(gl->loop, &c->gai, on_resolved, host, service, &hints);
+  if (err) {
+    free(c);
+    return luaL_error(L, "tcp.connect: %s", uv_strerror(err));
+  }
+  gl_work_begin(gl);
+  c->holds = 3; /* the resolution, the tcp handle, the timer */
+  uv_tcp_init(gl->loop, &c->tcp);
+  uv_timer_init(gl->loop, &c->timer);
+  c->tcp.data = c->timer.data = c;
+  gl_io_handle_opened(gl, (uv_handle_t *)&c->tcp);
+  gl_io_handle_opened(gl, (uv_handle_t *)&c->timer);
+  uv_timer_start(&c->timer, on_timeout, timeout_ms, 0);
+  gl_io_track(gl, &c->io, abandon);
+  c->policy = p;
+  gl_policy_ref(p); /* for the connect */
+  c->state = RESOLVING;
+  c->read_ref = LUA_NOREF;
+  c->ud = ud;
+  *ud = c;
+  lua_pushvalue(L, 3);
+  c->connect_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  c->self_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* pops the userdata */
+  return 0;
+}
+
+static void on_written(uv_write_t *req, int status) {
+  write_req *w = req->data;
+  gl_policy *p = w->policy;
+  if (w->cb_ref != LUA_NOREF && !gl_closing(w->gl)) {
+    if (status) {
+      gl_io_push_error(p->L, status);
+      gl_policy_invoke(p, w->cb_ref, 2, 0);
+    } else {
+      lua_pushboolean(p->L, 1);
+      gl_policy_invoke(p, w->cb_ref, 1, 0);
+    }
+  }
+  free(w);
+  gl_policy_unref(p);
+}
+
+static int conn_write(lua_State *L) {
+  conn *c = check_conn(L);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
+  gl_io_check_usable(L, c->policy);
+  write_req *w = malloc(sizeof(*w) + len);
+  if (w == NULL) return luaL_error(L, "out of memory");
+  memcpy(w->data, data, len);
+  w->gl = c->io.gl;
+  w->policy = c->policy;
+  w->cb_ref = LUA_NOREF;
+  if (!lua_isnoneornil(L, 3)) {
+    lua_pushvalue(L, 3);
+    w->cb_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  w->req.data = w;
+  uv_buf_t buf = uv_buf_init(w->data, (unsigned)len);
+  int err = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written);
+  if (err) {
+    /* The connection broke (EPIPE after the peer reset it): say so on a
+     * later turn, as an asynchronous failure would. */
+    char why[256];
+    gl_io_strerror(err, why, sizeof(why));
+    if (w->cb_ref != LUA_NOREF && gl_io_defer_error(c->policy, w->cb_ref, why) != 0)
+      luaL_unref(L, LUA_REGISTRYINDEX, w->cb_ref);
+    free(w);
+    return 0;
+  }
+  gl_policy_ref(c->policy);
+  return 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  conn *c = h->data;
+  (void)hint;
+  if (c->rbuf == NULL) c->rbuf = malloc(READ_CHUNK);
+  *buf = uv_buf_init(c->rbuf, c->rbuf ? READ_CHUNK : 0);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  conn *c = s->data;
+  (void)buf;
+  if (nread == 0 || c->state != OPEN || c->read_ref == LUA_NOREF) return;
+  gl_policy *p = c->policy;
+  lua_State *L = p->L;
+  if (nread > 0) {
+    lua_pushlstring(L, c->rbuf, (size_t)nread);
+    gl_policy_invoke(p, c->read_ref, 1, 1);
+    return;
+  }
+  /* EOF or an error ends the reading; the connection stays for close(). */
+  uv_read_stop(s);
+  int ref = c->read_ref;
+  c->read_ref = LUA_NOREF;
+  lua_pushnil(L);
+  if (nread == UV_EOF) {
+    lua_pushliteral(L, "EOF");
+  } else {
+    char why[256];
+    gl_io_strerror((int)nread, why, sizeof(why));
+    lua_pushstring(L, why);
+  }
+  gl_policy_invoke(p, ref, 2, 0);
+}
+
+static int conn_read(lua_State *L) {
+  conn *c = check_conn(L);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  gl_io_check_usable(L, c->policy);
+  int err = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  if (err && err != UV_EALREADY) return luaL_error(L, "read: %s", uv_strerror(err));
+  luaL_unref(L, LUA_REGISTRYINDEX, c->read_ref);
+  lua_pushvalue(L, 2);
+  c->read_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+static int conn_read_stop(lua_State *L) {
+  conn *c = check_conn(L);
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  luaL_unref(L, LUA_REGISTRYINDEX, c->read_ref);
+  c->read_ref = LUA_NOREF;
+  return 0;
+}
+
+/* conn:close() -> true, or false if it was closed already. */
+static int conn_close(lua_State *L) {
+  conn **ud = luaL_checkudata(L, 1, CONN_MT);
+  if (*ud == NULL) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  shut(*ud, 1);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* Collected: the policy's state is closing (an open connection is kept
+ * alive by its registry reference otherwise). */
+static int conn_gc(lua_State *L) {
+  conn **ud = luaL_checkudata(L, 1, CONN_MT);
+  if (*ud) {
+    conn *c = *ud;
+    c->policy = NULL;
+    shut(c, 0);
+  }
+  return 0;
+}
+
+static int conn_tostring(lua_State *L) {
+  conn **ud = luaL_checkudata(L, 1, CONN_MT);
+  lua_pushstring(L, *ud ? "gatelog.tcp (open)" : "gatelog.tcp (closed)");
+  return 1;
+}
+
+void gl_prims_tcp_install(lua_State *L, gl_policy *p) {
+  static const luaL_Reg methods[] = {{"write", conn_write},
+                                     {"read", conn_read},
+                                     {"read_stop", conn_read_stop},
+                                     {"close", conn_close},
+                                     {NULL, NULL}};
+  luaL_newmetatable(L, CONN_MT);
+  lua_newtable(L);
+  luaL_register(L, NULL, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, conn_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, conn_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 1);
+  lua_pushlightuserdata(L, p);
+  lua_pushcclosure(L, core_connect, 1);
+  lua_setfield(L, -2, "connect");
+  lua_setfield(L, -2, "tcp");
+}

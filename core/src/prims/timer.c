@@ -1,0 +1,109 @@
+/* core.timer(seconds, fn): call fn once, seconds from now, on the loop.
+ * Returns a handle whose :stop() cancels it. An armed timer holds its
+ * policy (a reload does not lose it) and its own handle object (a timer
+ * the script does not keep still fires). */
+#include <lauxlib.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "prims/io.h"
+#include "policy/policy.h"
+
+#define TIMER_MT "gatelog.timer"
+#define TIMER_MAX_S (365.0 * 86400)
+
+typedef struct script_timer {
+  gl_io io;
+  uv_timer_t handle;
+  gl_policy *policy;
+  int fn_ref;
+  int self_ref;             /* the Lua handle, kept while armed */
+  struct script_timer **ud; /* the Lua handle's pointer to us */
+} script_timer;
+
+static void on_closed(uv_handle_t *h) {
+  script_timer *t = h->data;
+  gatelog_t *gl = t->io.gl;
+  free(t);
+  gl_io_handle_closed(gl);
+}
+
+/* Disarm: detach from the Lua handle and close. Returns the policy
+ * reference, which the caller drops after any last call. */
+static gl_policy *disarm(script_timer *t) {
+  lua_State *L = t->policy->L;
+  gl_io_untrack(&t->io);
+  uv_close((uv_handle_t *)&t->handle, on_closed);
+  *t->ud = NULL;
+  luaL_unref(L, LUA_REGISTRYINDEX, t->self_ref);
+  return t->policy;
+}
+
+static void on_fire(uv_timer_t *h) {
+  script_timer *t = h->data;
+  int fn = t->fn_ref;
+  gl_policy *p = disarm(t);
+  gl_policy_invoke(p, fn, 0, 0);
+  gl_policy_unref(p);
+}
+
+static void abandon(gl_io *io) {
+  script_timer *t = GL_CONTAINER(io, script_timer, io);
+  luaL_unref(t->policy->L, LUA_REGISTRYINDEX, t->fn_ref);
+  gl_policy_unref(disarm(t));
+}
+
+static int core_timer(lua_State *L) {
+  gl_policy *p = lua_touserdata(L, lua_upvalueindex(1));
+  double secs = luaL_checknumber(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (!(secs >= 0 && secs <= TIMER_MAX_S)) return luaL_argerror(L, 1, "seconds must be from 0 to 365 days");
+  gl_io_check_usable(L, p);
+  script_timer **ud = lua_newuserdata(L, sizeof(*ud));
+  *ud = NULL;
+  luaL_getmetatable(L, TIMER_MT);
+  lua_setmetatable(L, -2);
+  script_timer *t = calloc(1, sizeof(*t));
+  if (t == NULL) return luaL_error(L, "out of memory");
+  uv_timer_init(p->gl->loop, &t->handle);
+  t->handle.data = t;
+  gl_io_handle_opened(p->gl, (uv_handle_t *)&t->handle);
+  gl_io_track(p->gl, &t->io, abandon);
+  t->policy = p;
+  gl_policy_ref(p);
+  t->ud = ud;
+  *ud = t;
+  lua_pushvalue(L, 2);
+  t->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushvalue(L, -1);
+  t->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  uv_timer_start(&t->handle, on_fire, (uint64_t)llround(secs * 1000), 0);
+  return 1;
+}
+
+/* timer:stop() -> true if it was armed (fn will not run), false if it
+ * had fired or was stopped already. */
+static int timer_stop(lua_State *L) {
+  script_timer **ud = luaL_checkudata(L, 1, TIMER_MT);
+  script_timer *t = *ud;
+  if (t == NULL) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  luaL_unref(L, LUA_REGISTRYINDEX, t->fn_ref);
+  gl_policy_unref(disarm(t));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+void gl_prims_timer_install(lua_State *L, gl_policy *p) {
+  luaL_newmetatable(L, TIMER_MT);
+  lua_newtable(L);
+  lua_pushcfunction(L, timer_stop);
+  lua_setfield(L, -2, "stop");
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  lua_pushlightuserdata(L, p);
+  lua_pushcclosure(L, core_timer, 1);
+  lua_setfield(L, -2, "timer");
+}

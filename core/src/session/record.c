@@ -1,0 +1,197 @@
+#include "session/record.h"
+
+#include <stdlib.h>
+#include <uv.h>
+
+#include "util/ids.h"
+#include "util/json.h"
+#include "session/table.h"
+#include "util/timefmt.h"
+
+const char *gl_proto_name(int proto) {
+  return proto == GL_PROTO_UDP ? "udp" : "tcp";
+}
+
+void gl_extras_reset(gl_extras *x) {
+  x->n = 0;
+  x->src_set = x->dst_set = 0;
+  gl_buf_reset(&x->strs);
+}
+
+void gl_extras_free(gl_extras *x) {
+  free(x->v);
+  gl_buf_free(&x->strs);
+  x->v = NULL;
+  x->n = x->cap = 0;
+}
+
+gl_extra *gl_extras_find(gl_extras *x, const char *key, size_t len) {
+  for (uint32_t i = 0; i < x->n; i++) {
+    gl_extra *e = &x->v[i];
+    if (e->key_len == len && memcmp(x->strs.data + e->key_off, key, len) == 0) return e;
+  }
+  return NULL;
+}
+
+static int store(gl_extras *x, const char *s, size_t len, uint32_t *off) {
+  /* Keep each stored string NUL-terminated for readers that want C strings. */
+  int err = gl_buf_reserve(&x->strs, len + 1);
+  if (err) return err;
+  *off = (uint32_t)x->strs.len;
+  gl_buf_put(&x->strs, s, len);
+  gl_buf_putc(&x->strs, '\0');
+  return 0;
+}
+
+static int entry(gl_extras *x, const char *key, size_t klen, gl_extra **out) {
+  gl_extra *e = gl_extras_find(x, key, klen);
+  if (e == NULL) {
+    if (x->n == x->cap) {
+      uint32_t cap = x->cap ? x->cap * 2 : 8;
+      gl_extra *v = realloc(x->v, cap * sizeof(*v));
+      if (v == NULL) return UV_ENOMEM;
+      x->v = v;
+      x->cap = cap;
+    }
+    uint32_t off;
+    int err = store(x, key, klen, &off);
+    if (err) return err;
+    e = &x->v[x->n++];
+    memset(e, 0, sizeof(*e));
+    e->key_off = off;
+    e->key_len = (uint32_t)klen;
+  }
+  *out = e;
+  return 0;
+}
+
+int gl_extras_set_string(gl_extras *x, const char *key, size_t klen,
+                         const char *s, size_t len) {
+  gl_extra *e;
+  int err = entry(x, key, klen, &e);
+  if (err) return err;
+  uint32_t off;
+  err = store(x, s, len, &off);
+  if (err) return err;
+  e->type = GL_EXTRA_STRING;
+  e->str_off = off;
+  e->str_len = (uint32_t)len;
+  return 0;
+}
+
+int gl_extras_set_number(gl_extras *x, const char *key, size_t klen,
+                         double v, int type) {
+  gl_extra *e;
+  int err = entry(x, key, klen, &e);
+  if (err) return err;
+  e->type = type;
+  e->num = v;
+  return 0;
+}
+
+void gl_extras_unset(gl_extras *x, const char *key, size_t klen) {
+  gl_extra *e = gl_extras_find(x, key, klen);
+  if (e == NULL) return;
+  memmove(e, e + 1, (size_t)(x->v + x->n - (e + 1)) * sizeof(*e));
+  x->n--;
+}
+
+int gl_extras_set_addr(gl_extras *x, int which, const char *s, size_t len) {
+  uint32_t off;
+  int err = store(x, s, len, &off);
+  if (err) return err;
+  if (which == 0) x->src_set = 1, x->src_off = off, x->src_len = (uint32_t)len;
+  else x->dst_set = 1, x->dst_off = off, x->dst_len = (uint32_t)len;
+  return 0;
+}
+
+#define KEY(b, lit) gl_buf_put(b, lit, sizeof(lit) - 1)
+
+/* The longest standard part: keys, a 16-digit id, two bracketed IPv6
+ * addresses with ports, two times, five 20-digit counters. */
+#define STANDARD_MAX 512
+
+static void put_u64(gl_buf *b, uint64_t v) {
+  char tmp[20];
+  int n = 20;
+  do {
+    tmp[--n] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  gl_buf_put(b, tmp + n, (size_t)(20 - n));
+}
+
+static void put_i64(gl_buf *b, int64_t v) {
+  if (v < 0) {
+    gl_buf_putc(b, '-');
+    put_u64(b, (uint64_t)0 - (uint64_t)v);
+  } else {
+    put_u64(b, (uint64_t)v);
+  }
+}
+
+/* An address is digits, hex, dots, colons and brackets: nothing that JSON
+ * escapes, so it goes in as it is. An address the script replaced is any
+ * string and is escaped. */
+static int put_addr(gl_buf *b, const gl_addr *a, const gl_extras *x, int which) {
+  if (x != NULL && (which ? x->dst_set : x->src_set))
+    return gl_json_string(b, gl_extras_str(x, which ? x->dst_off : x->src_off),
+                          which ? x->dst_len : x->src_len);
+  gl_buf_putc(b, '"');
+  b->len += gl_addr_format(a, b->data + b->len);
+  gl_buf_putc(b, '"');
+  return 0;
+}
+
+int gl_record_json(gl_buf *b, const gl_record *r) {
+  const gl_extras *x = r->extras;
+  int err = gl_buf_reserve(b, STANDARD_MAX);
+  if (err) return err;
+  KEY(b, "{\"sessionId\":\"");
+  gl_hex16(r->sid, b->data + b->len); /* writes a NUL after the 16 digits: overwritten next */
+  b->len += 16;
+  KEY(b, "\",\"resourceId\":");
+  put_i64(b, r->resource);
+  KEY(b, ",\"sourceAddr\":");
+  if ((err = put_addr(b, &r->src, x, 0))) return err;
+  if ((err = gl_buf_reserve(b, STANDARD_MAX))) return err; /* a replaced address may be long */
+  KEY(b, ",\"destAddr\":");
+  if ((err = put_addr(b, &r->dst, x, 1))) return err;
+  if ((err = gl_buf_reserve(b, STANDARD_MAX))) return err;
+  KEY(b, ",\"protocol\":\"");
+  gl_buf_put(b, gl_proto_name(r->proto), 3);
+  KEY(b, "\",\"startedAt\":\"");
+  b->len += gl_fmt_time_nano(r->started_ns, b->data + b->len);
+  if (!r->is_start) {
+    KEY(b, "\",\"endedAt\":\"");
+    b->len += gl_fmt_time_nano(r->ended_ns, b->data + b->len);
+  }
+  KEY(b, "\",\"bytesTx\":");
+  put_u64(b, r->bytes_tx);
+  KEY(b, ",\"bytesRx\":");
+  put_u64(b, r->bytes_rx);
+  if (r->with_seq) {
+    if (r->final) KEY(b, ",\"final\":true,\"seq\":");
+    else KEY(b, ",\"final\":false,\"seq\":");
+    put_u64(b, r->seq);
+    KEY(b, ",\"deltaTx\":");
+    put_u64(b, r->delta_tx);
+    KEY(b, ",\"deltaRx\":");
+    put_u64(b, r->delta_rx);
+  }
+  b->data[b->len] = '\0';
+  for (uint32_t i = 0; x != NULL && i < x->n; i++) {
+    const gl_extra *e = &x->v[i];
+    if ((err = gl_buf_append(b, ",", 1))) return err;
+    if ((err = gl_json_string(b, gl_extras_str(x, e->key_off), e->key_len))) return err;
+    if ((err = gl_buf_append(b, ":", 1))) return err;
+    if (e->type == GL_EXTRA_STRING)
+      err = gl_json_string(b, gl_extras_str(x, e->str_off), e->str_len);
+    else if (e->type == GL_EXTRA_BOOLEAN)
+      err = e->num != 0 ? gl_buf_append(b, "true", 4) : gl_buf_append(b, "false", 5);
+    else
+      err = gl_json_double(b, e->num);
+    if (err) return err;
+  }
+  return gl_buf_append(b, "}", 1);
+}

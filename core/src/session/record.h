@@ -1,0 +1,74 @@
+/* A completed session on its way to a batch: the fields of the default
+ * codec, the view-only fields, and what the policy's enrich added. */
+#ifndef GATELOG_RECORD_H
+#define GATELOG_RECORD_H
+
+#include <stdint.h>
+
+#include "util/addr.h"
+#include "util/buf.h"
+
+enum { GL_EXTRA_STRING = 1, GL_EXTRA_NUMBER, GL_EXTRA_BOOLEAN };
+
+typedef struct gl_extra {
+  uint32_t key_off, key_len; /* in gl_extras.strs */
+  uint32_t str_off, str_len; /* GL_EXTRA_STRING */
+  double num;                /* GL_EXTRA_NUMBER; booleans as 0 / 1 */
+  int type;
+} gl_extra;
+
+/* Fields the script set. Reused from record to record: reset, not freed. */
+typedef struct gl_extras {
+  gl_extra *v;
+  uint32_t n, cap;
+  gl_buf strs;
+  int src_set, dst_set; /* sourceAddr / destAddr overridden */
+  uint32_t src_off, src_len, dst_off, dst_len;
+} gl_extras;
+
+typedef struct gl_record {
+  uint64_t sid;
+  int64_t resource;
+  int proto; /* GL_PROTO_TCP / GL_PROTO_UDP */
+  const char *end_reason;
+  gl_addr src, dst;
+  uint64_t started_ns, ended_ns; /* wall clock */
+  uint64_t bytes_tx, bytes_rx;
+  /* With interim or start records on (with_seq): */
+  int with_seq;      /* write final, seq, deltaTx, deltaRx */
+  int final;         /* the session's last record */
+  int is_start;      /* a start record: no endedAt */
+  uint32_t seq;
+  uint64_t delta_tx, delta_rx; /* since the session's previous record */
+  gl_extras *extras; /* NULL: nothing added */
+} gl_record;
+
+const char *gl_proto_name(int proto);
+
+void gl_extras_reset(gl_extras *x);
+void gl_extras_free(gl_extras *x);
+/* The entry for key, or NULL. */
+gl_extra *gl_extras_find(gl_extras *x, const char *key, size_t len);
+/* Set key to a string / number / boolean (replacing an earlier value).
+ * 0 or UV_ENOMEM. */
+int gl_extras_set_string(gl_extras *x, const char *key, size_t klen,
+                         const char *s, size_t len);
+int gl_extras_set_number(gl_extras *x, const char *key, size_t klen,
+                         double v, int type);
+/* Remove key if present. */
+void gl_extras_unset(gl_extras *x, const char *key, size_t klen);
+/* Override sourceAddr (which = 0) or destAddr (which = 1). */
+int gl_extras_set_addr(gl_extras *x, int which, const char *s, size_t len);
+
+static inline const char *gl_extras_str(const gl_extras *x, uint32_t off) {
+  return x->strs.data + off;
+}
+
+/* Append the record as one JSON object of the default codec: the
+ * reference's keys in its order (endedAt left out of a start record),
+ * then, with interim or start records on, final, seq, deltaTx and deltaRx,
+ * then the enrichment keys in the order they were first set. 0 or
+ * UV_ENOMEM. */
+int gl_record_json(gl_buf *b, const gl_record *r);
+
+#endif

@@ -1,0 +1,47 @@
+#include "util/buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <uv.h>
+
+int gl_buf_reserve(gl_buf *b, size_t more) {
+  size_t need = b->len + more + 1;
+  if (need <= b->cap) return 0;
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap < need) cap *= 2;
+  char *p = realloc(b->data, cap);
+  if (p == NULL) return UV_ENOMEM;
+  b->data = p;
+  b->cap = cap;
+  return 0;
+}
+
+int gl_buf_append(gl_buf *b, const void *p, size_t n) {
+  int err = gl_buf_reserve(b, n);
+  if (err) return err;
+  gl_buf_put(b, p, n);
+  b->data[b->len] = '\0';
+  return 0;
+}
+
+int gl_buf_printf(gl_buf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0) return UV_EINVAL;
+  int err = gl_buf_reserve(b, (size_t)n);
+  if (err) return err;
+  va_start(ap, fmt);
+  vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+  return 0;
+}
+
+void gl_buf_free(gl_buf *b) {
+  free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+}
