@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "outbox/send.h"
 #include "prims/io.h"
 #include "policy/policy.h"
 #include "util/timefmt.h"
@@ -203,57 +204,6 @@ int gatelog_register_sender(gatelog_t *gl, const char *name, gatelog_send_fn fn,
   return gl_policy_add_sender(gl->policy, s);
 }
 
-void gatelog_send_done(gatelog_send_t *req, int status, const char *err) {
-  if (req == NULL) return;
-  gatelog_t *gl = req->gl;
-  if (gl == NULL) { /* the core closed while the host held this send */
-    free(req);
-    return;
-  }
-  if (req->answered) return;
-  req->answered = 1;
-  req->status = status;
-  req->err = status && err ? strdup(err) : NULL;
-  gl_list_remove(&req->node);
-  gl_list_push(&gl->send_answers, &req->node);
-  gl_schedule_pump(gl);
-}
-
-static void free_send(gatelog_send_t *req) {
-  if (req->policy) gl_policy_unref(req->policy);
-  free(req->err);
-  free(req);
-}
-
-int gl_send_override(gatelog_t *gl, gl_batch *b) {
-  gatelog_send_t *req = malloc(sizeof(*req) + b->payload_len + 1);
-  if (req == NULL) return UV_ENOMEM;
-  memset(req, 0, sizeof(*req));
-  memcpy(req->payload, b->payload, b->payload_len + 1);
-  req->len = b->payload_len;
-  req->gl = gl;
-  req->ticket = b->ticket;
-  gl_list_push(&gl->sends, &req->node);
-  gl->opts.send_override(req, req->payload, req->len, gl->opts.send_override_data);
-  return 0;
-}
-
-static void run_send_answers(gatelog_t *gl) {
-  while (!gl_list_empty(&gl->send_answers)) {
-    gatelog_send_t *req = GL_CONTAINER(gl->send_answers.next, gatelog_send_t, node);
-    gl_list_remove(&req->node);
-    char why[64];
-    const char *err = req->err;
-    if (req->status && err == NULL) {
-      snprintf(why, sizeof(why), "sender failed (status %d)", req->status);
-      err = why;
-    }
-    if (req->policy) gl_policy_callback(req->policy, req->cb_ref, req->status == 0, err);
-    else gl_outbox_answer(gl, req->ticket, req->status == 0, err);
-    free_send(req);
-  }
-}
-
 int gatelog_stats(gatelog_t *gl, gatelog_stats_t *out) {
   if (gl == NULL || out == NULL) return UV_EINVAL;
   *out = gl->stats;
@@ -288,18 +238,7 @@ static void finish(gatelog_t *gl) {
   uv_timer_stop(&gl->retry_timer);
   uv_timer_stop(&gl->send_timer);
   gl->phase = GL_FINISHING;
-  while (!gl_list_empty(&gl->sends)) { /* the host may still answer these */
-    gatelog_send_t *req = GL_CONTAINER(gl->sends.next, gatelog_send_t, node);
-    gl_list_remove(&req->node);
-    if (req->policy) gl_policy_unref(req->policy);
-    req->policy = NULL;
-    req->gl = NULL;
-  }
-  while (!gl_list_empty(&gl->send_answers)) {
-    gatelog_send_t *req = GL_CONTAINER(gl->send_answers.next, gatelog_send_t, node);
-    gl_list_remove(&req->node);
-    free_send(req);
-  }
+  gl_sends_abandon(gl);
   gl_file_queues_abandon(gl);
   gl_ios_abandon(gl); /* sockets, requests, timers: closed, no more callbacks */
   maybe_teardown(gl);
@@ -332,7 +271,7 @@ void gl_pump(uv_idle_t *h) {
   gatelog_t *gl = h->data;
   uint64_t t0 = gl_cb_begin();
   uv_idle_stop(h);
-  run_send_answers(gl);
+  gl_send_run_answers(gl);
   gl_io_run_deferred(gl);
   if (gl->phase == GL_DRAINING) drain_step(gl);
   gl_outbox_pump(gl);

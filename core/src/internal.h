@@ -17,6 +17,7 @@
 #include "outbox/workers.h"
 
 typedef struct gl_policy gl_policy;
+typedef struct gl_send gl_send;
 
 /* Values a script's config table may override, in the core's units. */
 typedef struct gl_config {
@@ -62,7 +63,7 @@ typedef struct gl_batch {
   gatelog_t *gl;
   uint64_t seq;          /* seal order */
   uint64_t id;           /* idempotency key, stable across retries */
-  uint64_t ticket;       /* identifies the current send for its done */
+  gl_send *send;         /* the current send, from start to settle */
   uint32_t count;
   uint32_t attempt;
   int state;
@@ -84,14 +85,17 @@ typedef struct gl_batch {
   gl_answer_how how;     /* with a failed answer: drop, or when to retry */
 } gl_batch;
 
-/* One send to a host-registered sender. */
+/* One call of a host-registered sender (gatelog_send_fn): a batch given to
+ * send_override, or a payload a script gave to core.senders.NAME. The
+ * host answers it with gatelog_send_done; the pump then hands the answer
+ * to `complete` (outbox/send.c). */
 struct gatelog_send_s {
   gl_link node;      /* in gatelog_t.sends, then .send_answers */
   gatelog_t *gl;     /* NULL once the core has closed */
-  gl_policy *policy; /* whose callback gets the answer; NULL for a batch
-                        sent to send_override */
-  int cb_ref;
-  uint64_t ticket;   /* the batch's, for send_override */
+  void (*complete)(gatelog_send_t *req, int ok, const char *err);
+  void (*release)(gatelog_send_t *req); /* the close: drop what complete holds */
+  void *owner;       /* complete's: the batch's gl_send, or the script's policy */
+  int cb_ref;        /* the script's callback (core.senders) */
   int answered;
   int status;
   char *err;
@@ -136,7 +140,6 @@ struct gatelog_s {
   gl_link send_answers;    /* host sends answered, callbacks to run */
   gl_link file_queues;     /* file_append queues, one per path */
   uint64_t next_seq;
-  uint64_t next_ticket;
   uint32_t ninflight;
   uint64_t backoff_ms;
   uint64_t retry_at_ms;    /* no send starts before this loop time */
@@ -199,23 +202,15 @@ static inline int gl_closing(const gatelog_t *gl) { return gl->phase >= GL_FINIS
 void gl_pump(uv_idle_t *h);
 /* Put a new config in force: timers, the open batch, the queue cap. */
 void gl_apply_config(gatelog_t *gl, const gl_config *next);
-/* Hand a batch to the host's send_override; 0 or UV_ENOMEM. */
-int gl_send_override(gatelog_t *gl, gl_batch *b);
 
 /* outbox.c: batches from record to acknowledgement */
 int gl_outbox_add_record(gatelog_t *gl, const gl_record *r);
 void gl_outbox_seal(gatelog_t *gl);
 void gl_outbox_pump(gatelog_t *gl);
-/* The script's done for a ticket; unknown tickets are counted and ignored. */
-void gl_outbox_answer(gatelog_t *gl, uint64_t ticket, int ok, const char *err);
-void gl_outbox_answer_how(gatelog_t *gl, uint64_t ticket, int ok, const char *err,
-                          const gl_answer_how *how);
 /* Drop everything held (close deadline); returns records lost. */
 uint64_t gl_outbox_abandon(gatelog_t *gl);
 /* A batch came back from the compression threads. */
 void gl_outbox_compressed(gatelog_t *gl, gl_batch *b, int status);
-/* The batch of a send that has not been settled yet, or NULL. */
-const gl_batch *gl_outbox_by_ticket(gatelog_t *gl, uint64_t ticket);
 /* Drop the oldest batches while more than queue_max records are held. */
 void gl_outbox_enforce_cap(gatelog_t *gl);
 /* Fail sends older than send_timeout_ms and arm the timer for the next. */

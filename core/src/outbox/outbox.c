@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "outbox/send.h"
 #include "policy/policy.h"
 
 static void batch_free(gl_batch *b);
@@ -28,6 +29,7 @@ static gl_batch *batch_new(gatelog_t *gl) {
 }
 
 static void batch_free(gl_batch *b) {
+  gl_send_unbind(b);
   gl_buf_free(&b->json);
   gl_buf_free(&b->reasons);
   free(b->ends);
@@ -177,41 +179,6 @@ static void submit_sealed(gatelog_t *gl) {
   }
 }
 
-void gl_outbox_answer(gatelog_t *gl, uint64_t ticket, int ok, const char *err) {
-  gl_answer_how how = {0, 0};
-  gl_outbox_answer_how(gl, ticket, ok, err, &how);
-}
-
-void gl_outbox_answer_how(gatelog_t *gl, uint64_t ticket, int ok, const char *err,
-                          const gl_answer_how *how) {
-  for (gl_link *l = gl->inflight.next; l != &gl->inflight; l = l->next) {
-    gl_batch *b = GL_CONTAINER(l, gl_batch, answer_node);
-    if (b->ticket != ticket) continue;
-    gl_list_remove(&b->answer_node);
-    gl->ninflight--;
-    gl->stats.batches_inflight--;
-    b->state = GL_BATCH_ANSWERED;
-    b->ok = ok;
-    free(b->err);
-    b->err = ok ? NULL : strdup(err ? err : "send failed");
-    b->how = *how;
-    gl_list_push(&gl->answered, &b->answer_node);
-    gl_schedule_pump(gl);
-    return;
-  }
-  gl->stats.done_ignored++;
-}
-
-const gl_batch *gl_outbox_by_ticket(gatelog_t *gl, uint64_t ticket) {
-  gl_link *lists[] = {&gl->inflight, &gl->answered};
-  for (int i = 0; i < 2; i++)
-    for (gl_link *l = lists[i]->next; l != lists[i]; l = l->next) {
-      const gl_batch *b = GL_CONTAINER(l, gl_batch, answer_node);
-      if (b->ticket == ticket) return b;
-    }
-  return NULL;
-}
-
 static void on_retry(uv_timer_t *t) { gl_schedule_pump(t->data); }
 
 static void start_backoff(gatelog_t *gl, uint64_t retry_after_ms) {
@@ -238,6 +205,7 @@ static void start_backoff(gatelog_t *gl, uint64_t retry_after_ms) {
 
 static void settle(gatelog_t *gl, gl_batch *b) {
   gl_list_remove(&b->answer_node);
+  gl_send_unbind(b);
   if (b->policy) gl_policy_unref(b->policy);
   b->policy = NULL;
   if (b->ok) {
@@ -287,36 +255,24 @@ void gl_outbox_check_timeouts(gatelog_t *gl) {
     char why[96];
     snprintf(why, sizeof(why), "send did not call done within %llu ms", (unsigned long long)limit);
     gl->stats.sends_timed_out++;
-    gl_outbox_answer(gl, b->ticket, 0, why);
+    gl_send_answer(b->send, 0, why, NULL);
   }
   uv_timer_stop(&gl->send_timer);
 }
 
 static void start_send(gatelog_t *gl, gl_batch *b) {
-  gl_policy *p = gl->policy;
   b->attempt++;
   if (b->attempt > 1) gl->stats.batches_retried++;
-  b->ticket = ++gl->next_ticket;
   b->state = GL_BATCH_INFLIGHT;
-  b->policy = p;
-  gl_policy_ref(p);
+  b->policy = gl->policy;
+  gl_policy_ref(b->policy);
   gl_list_push(&gl->inflight, &b->answer_node);
   b->sent_ms = gl_now_ms(gl);
   if (!uv_is_active((uv_handle_t *)&gl->send_timer))
     uv_timer_start(&gl->send_timer, on_send_timer, gl->cfg.send_timeout_ms, 0);
   gl->ninflight++;
   gl->stats.batches_inflight++;
-  char *err = NULL;
-  if (gl->opts.send_override) {
-    if (gl_send_override(gl, b) != 0) gl_outbox_answer(gl, b->ticket, 0, "out of memory");
-    return;
-  }
-  if (gl_policy_send(p, b, &err) != 0) {
-    /* A send that raised after answering keeps its answer. */
-    if (b->state == GL_BATCH_INFLIGHT && b->ticket == gl->next_ticket)
-      gl_outbox_answer(gl, b->ticket, 0, err);
-    free(err);
-  }
+  gl_send_start(gl, b);
 }
 
 void gl_outbox_pump(gatelog_t *gl) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/clock.h"
+#include "outbox/send.h"
 #include "prims/io.h"
 #include "policy/policy.h"
 
@@ -75,6 +76,18 @@ static int core_hostname(lua_State *L) {
   return 1;
 }
 
+static void sender_complete(gatelog_send_t *req, int ok, const char *err) {
+  gl_policy *p = req->owner;
+  req->owner = NULL;
+  gl_policy_callback(p, req->cb_ref, ok, err);
+  gl_policy_unref(p);
+}
+
+static void sender_release(gatelog_send_t *req) {
+  if (req->owner) gl_policy_unref(req->owner);
+  req->owner = NULL;
+}
+
 /* core.senders[name](payload, cb): hand payload to the host's sender. */
 static int sender_call(lua_State *L) {
   gl_policy *p = policy_of(L);
@@ -84,19 +97,15 @@ static int sender_call(lua_State *L) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   gatelog_t *gl = p->gl;
   if (gl_closing(gl)) return luaL_error(L, "gatelog is closed");
-  gatelog_send_t *req = malloc(sizeof(*req) + len + 1);
+  gatelog_send_t *req = gl_host_send_new(gl, payload, len);
   if (req == NULL) return luaL_error(L, "out of memory");
-  memset(req, 0, sizeof(*req));
-  memcpy(req->payload, payload, len);
-  req->payload[len] = '\0';
-  req->len = len;
-  req->gl = gl;
-  req->policy = p;
+  req->complete = sender_complete;
+  req->release = sender_release;
+  req->owner = p;
   gl_policy_ref(p);
   lua_pushvalue(L, 2);
   req->cb_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  gl_list_push(&gl->sends, &req->node);
-  s->fn(req, req->payload, len, s->data);
+  gl_host_send_call(req, s->fn, s->data);
   return 0;
 }
 

@@ -171,6 +171,7 @@ static int run_chunk(gl_policy *p, const char *src, size_t len) {
   lua_pop(L, 1);
   gl_core_module_install(p);
   gl_view_install(p);
+  gl_batch_install(p);
   int env = 0;
   if (sandbox) {
     if (gl_sandbox_push(L, path ? path : "", p->budget.time_ns != 0) != 0) {
@@ -392,79 +393,12 @@ int gl_policy_process(gl_policy *p, gl_record *r) {
   return keep;
 }
 
-/* ---- send ---------------------------------------------------------------- */
-
-/* done(ok, err, how): how = { permanent = true } drops the batch (the
- * sink refused it for good); how = { retry_after = seconds } makes the next
- * retry wait at least that long. A bad `how` raises at once. */
-static void read_how(lua_State *L, gl_answer_how *how) {
-  if (lua_isnoneornil(L, 3)) return;
-  luaL_checktype(L, 3, LUA_TTABLE);
-  lua_getfield(L, 3, "permanent");
-  if (!lua_isnil(L, -1) && !lua_isboolean(L, -1)) luaL_argerror(L, 3, "permanent must be a boolean");
-  how->permanent = lua_toboolean(L, -1);
-  lua_getfield(L, 3, "retry_after");
-  if (!lua_isnil(L, -1)) {
-    double s = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : -1;
-    if (!(s >= 0 && s <= GL_RETRY_AFTER_MAX_S))
-      luaL_argerror(L, 3, "retry_after must be a number of seconds from 0 to 86400");
-    how->retry_after_ms = (uint64_t)(s * 1000 + 0.5);
-  }
-  lua_pop(L, 2);
-}
-
-static int done(lua_State *L) {
-  gatelog_t *gl = lua_touserdata(L, lua_upvalueindex(1));
-  uint64_t ticket = (uint64_t)lua_tonumber(L, lua_upvalueindex(2));
-  int ok = lua_toboolean(L, 1);
-  const char *err = NULL;
-  gl_answer_how how = {0, 0};
-  if (!ok) {
-    if (lua_isnoneornil(L, 2)) err = "send reported failure";
-    else if (lua_type(L, 2) == LUA_TSTRING || lua_type(L, 2) == LUA_TNUMBER) err = lua_tostring(L, 2);
-    else err = luaL_typename(L, 2);
-    read_how(L, &how);
-  }
-  gl_outbox_answer_how(gl, ticket, ok, err, &how);
-  return 0;
-}
-
-static void push_batch(gl_policy *p, gl_batch *b) {
-  lua_State *L = p->L;
-  char id[17];
-  lua_createtable(L, 0, 6);
-  lua_pushlstring(L, b->payload, b->payload_len);
-  lua_setfield(L, -2, "payload");
-  /* b.json (large) is copied into Lua only if the script reads it. */
-  gl_batch_handle *h = lua_newuserdata(L, sizeof(*h));
-  h->gl = p->gl;
-  h->ticket = b->ticket;
-  lua_rawseti(L, -2, -2);
-  lua_pushinteger(L, (lua_Integer)b->count);
-  lua_setfield(L, -2, "count");
-  lua_pushinteger(L, (lua_Integer)b->attempt);
-  lua_setfield(L, -2, "attempt");
-  gl_hex16(b->id, id);
-  lua_pushlstring(L, id, 16);
-  lua_setfield(L, -2, "id");
-  /* Record boundaries, so that b.ndjson can be built only when asked for. */
-  lua_pushlstring(L, (const char *)b->ends, b->count * sizeof(uint32_t));
-  lua_rawseti(L, -2, 0);
-  lua_pushlstring(L, b->reasons.data ? b->reasons.data : "", b->reasons.len);
-  lua_rawseti(L, -2, -1);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, p->batch_mt_ref);
-  lua_setmetatable(L, -2);
-}
-
-int gl_policy_send(gl_policy *p, gl_batch *b, char **err) {
+int gl_policy_send(gl_policy *p, gl_batch *b, gl_send *s, char **err) {
   lua_State *L = p->L;
   int budget, status;
   gl_policy_ref(p);
   lua_rawgeti(L, LUA_REGISTRYINDEX, p->fn_ref[GL_FN_SEND]);
-  push_batch(p, b);
-  lua_pushlightuserdata(L, p->gl);
-  lua_pushnumber(L, (lua_Number)b->ticket);
-  lua_pushcclosure(L, done, 2);
+  gl_batch_push(p, b, s);
   status = call(p, 2, 0, &budget);
   if (status != 0) {
     const char *msg = lua_tostring(L, -1);

@@ -10,13 +10,6 @@
 #include "runtime/budget.h"
 #include "internal.h"
 
-/* Kept in a batch table (at [-2]) so that b.json can be fetched while
- * the send is not settled. */
-typedef struct gl_batch_handle {
-  gatelog_t *gl;
-  uint64_t ticket;
-} gl_batch_handle;
-
 /* The record view's field names, found by the address of their interned
  * Lua string (LuaJIT interns every string, so equal names share one). */
 #define GL_FIELD_SLOTS 64
@@ -70,9 +63,9 @@ void gl_policy_unref(gl_policy *p);
  * failed enrich set) or dropped. */
 int gl_policy_process(gl_policy *p, gl_record *r);
 
-/* Call send(batch, done) for b, whose ticket is set. Returns 0, or -1 if
- * send raised (the error is counted, logged and in *err, malloc'd). */
-int gl_policy_send(gl_policy *p, gl_batch *b, char **err);
+/* Call send(batch, done) for b through its send request s. Returns 0, or
+ * -1 if send raised (the error is counted, logged and in *err, malloc'd). */
+int gl_policy_send(gl_policy *p, gl_batch *b, gl_send *s, char **err);
 
 /* Make a registered sender callable as core.senders[name]. 0 or UV_ENOMEM. */
 int gl_policy_add_sender(gl_policy *p, gl_sender *s);
@@ -93,13 +86,17 @@ int gl_read_script(const char *path, char **data, size_t *len);
 
 /* Install require("gatelog.core") in the state (lua_core.c). */
 void gl_core_module_install(gl_policy *p);
-/* Create the record view and the batch metatable in the state
- * (record_view.c). */
+/* Create the record view in the state (record_view.c). */
 void gl_view_install(gl_policy *p);
 /* Push the records of a batch's JSON (the core's own: flat objects of
  * strings, numbers and booleans) as an array of `count` tables; 0, or -1
  * with nothing pushed if the text is not of that shape (records_decode.c). */
 int gl_records_decode(lua_State *L, const char *json, size_t len, int count);
+/* Create the batch metatable and the send handle's in the state, and push
+ * send's two arguments for b: the batch table and done, both bound to s
+ * (batch.c). */
+void gl_batch_install(gl_policy *p);
+void gl_batch_push(gl_policy *p, gl_batch *b, gl_send *s);
 /* Push a new, unbound record view and return it. */
 gl_view *gl_view_new(lua_State *L, const gl_field_map *fields);
 

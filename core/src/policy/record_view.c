@@ -1,7 +1,6 @@
-/* The record view that filter and enrich receive, and the lazy fields of
- * the batch table that send receives. One view serves every record: the
- * core binds it to a record for the length of a call, so no Lua table is
- * built per record. */
+/* The record view that filter and enrich receive. One view serves every
+ * record: the core binds it to a record for the length of a call, so no
+ * Lua table is built per record. */
 #include <lauxlib.h>
 #include <math.h>
 #include <string.h>
@@ -181,101 +180,6 @@ gl_view *gl_view_new(lua_State *L, const gl_field_map *fields) {
   return v;
 }
 
-/* b.ndjson: the records one a line, built from b.json and the record
- * boundaries. */
-static void push_ndjson(lua_State *L) {
-  size_t jlen, elen;
-  lua_getfield(L, 1, "json");
-  const char *json = lua_tolstring(L, -1, &jlen);
-  lua_rawgeti(L, 1, 0);
-  const char *ends = lua_tolstring(L, -1, &elen);
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  size_t start = 1; /* past '[' */
-  for (size_t i = 0; json && ends && i < elen / sizeof(uint32_t); i++) {
-    uint32_t end;
-    memcpy(&end, ends + i * sizeof(uint32_t), sizeof(end));
-    luaL_addlstring(&b, json + start, end - start);
-    luaL_addchar(&b, '\n');
-    start = end + 1; /* past ',' */
-  }
-  luaL_pushresult(&b);
-}
-
-/* b.records: the records as Lua tables, for codecs other than the
- * default: what b.json holds, plus endReason for a session's last record
- * and, where interim records are off, final = true. */
-static void push_records(lua_State *L) {
-  size_t json_len;
-  lua_getfield(L, 1, "json");
-  const char *json_text = lua_tolstring(L, -1, &json_len);
-  lua_getfield(L, 1, "count");
-  int count = (int)lua_tointeger(L, -1);
-  lua_pop(L, 1);
-  if (json_text == NULL || gl_records_decode(L, json_text, json_len, count) != 0) {
-    lua_pushvalue(L, lua_upvalueindex(1)); /* cjson.decode */
-    lua_pushvalue(L, -2);
-    lua_call(L, 1, 1);
-  }
-  lua_remove(L, -2);
-  int recs = lua_gettop(L);
-  size_t len;
-  lua_rawgeti(L, 1, -1);
-  const char *reasons = lua_tolstring(L, -1, &len);
-  const char *p = reasons, *end = reasons ? reasons + len : NULL;
-  for (int i = 1; p && p < end; i++) {
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    if (nl == NULL) break;
-    lua_rawgeti(L, recs, i);
-    if (lua_istable(L, -1)) {
-      if (nl > p) {
-        lua_pushlstring(L, p, (size_t)(nl - p));
-        lua_setfield(L, -2, "endReason");
-      }
-      lua_getfield(L, -1, "final");
-      if (lua_isnil(L, -1)) {
-        lua_pushboolean(L, 1);
-        lua_setfield(L, -3, "final");
-      }
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-    p = nl + 1;
-  }
-  /* The core escapes every string it writes; with no backslash in the
-   * batch, no string of these records needs escaping at all, and codecs
-   * may skip that work (gatelog/json.lua reads this mark). */
-  if (json_text && memchr(json_text, '\\', json_len) == NULL) {
-    lua_createtable(L, 0, 1);
-    lua_pushboolean(L, 1);
-    lua_setfield(L, -2, "json_safe");
-    lua_setmetatable(L, recs);
-  }
-  lua_settop(L, recs);
-}
-
-/* b.json, from the batch while its send is not settled yet. */
-static void push_json(lua_State *L) {
-  lua_rawgeti(L, 1, -2);
-  const gl_batch_handle *h = lua_touserdata(L, -1);
-  const gl_batch *b = h ? gl_outbox_by_ticket(h->gl, h->ticket) : NULL;
-  if (b == NULL) luaL_error(L, "batch.json can be read only until the send is answered");
-  lua_pushlstring(L, b->json.data, b->json.len);
-}
-
-/* Fields of the batch table built only when a script reads them, then
- * kept in the table. */
-static int batch_index(lua_State *L) {
-  const char *key = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "";
-  if (strcmp(key, "json") == 0) push_json(L);
-  else if (strcmp(key, "ndjson") == 0) push_ndjson(L);
-  else if (strcmp(key, "records") == 0) push_records(L);
-  else return 0;
-  lua_pushvalue(L, -1);
-  lua_setfield(L, 1, key);
-  return 1;
-}
-
 void gl_view_install(gl_policy *p) {
   lua_State *L = p->L;
   luaL_newmetatable(L, VIEW_MT);
@@ -304,14 +208,4 @@ void gl_view_install(gl_policy *p) {
 
   p->view = gl_view_new(L, &p->fields);
   p->view_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-
-  lua_createtable(L, 0, 1);
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "cjson");
-  if (lua_pcall(L, 1, 1, 0) == 0) lua_getfield(L, -1, "decode");
-  else lua_pushnil(L); /* without cjson, reading b.records raises */
-  lua_remove(L, -2);
-  lua_pushcclosure(L, batch_index, 1);
-  lua_setfield(L, -2, "__index");
-  p->batch_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
