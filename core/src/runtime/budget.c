@@ -1,11 +1,12 @@
 #include "runtime/budget.h"
 
 #include <lauxlib.h>
+#include <pthread.h>
+#include <time.h>
 #include <luajit.h>
 #include <stdlib.h>
 #include <uv.h>
 
-#include "util/clock.h"
 
 #define WATCH_EVERY_NS 2000000ull      /* how often the watchdog looks */
 #define WATCH_IDLE_ROUNDS 500          /* rounds without a call before it sleeps */
@@ -29,6 +30,15 @@ static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 
 lua_State *gl_budget_newstate(gl_budget *b) { return lua_newstate(budget_alloc, b); }
 
+/* The budget counts the CPU time of the thread that runs the call, not
+ * wall time: a loop thread that the kernel puts aside on a busy machine
+ * has spent nothing, and a script is not charged for it. */
+static uint64_t cpu_ns(clockid_t clock) {
+  struct timespec ts;
+  if (clock_gettime(clock, &ts) != 0) return 0;
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* ---- the hook, on the loop thread ----------------------------------------- */
 
 static uv_mutex_t watch_lock; /* also serializes every lua_sethook */
@@ -44,7 +54,7 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
   lua_getallocf(L, &ud);
   gl_budget *b = ud;
   uint64_t deadline = atomic_load(&b->deadline_ns);
-  if (deadline == 0 || gl_clock_mono_ns() < deadline) {
+  if (deadline == 0 || cpu_ns(CLOCK_THREAD_CPUTIME_ID) < deadline) {
     /* Armed for a call that has ended since: disarm. */
     atomic_store(&b->armed, 0);
     set_hook(L, NULL, 0);
@@ -78,10 +88,9 @@ static void watch(void *arg) {
   unsigned idle = 0;
   uv_mutex_lock(&watch_lock);
   while (watched != NULL) {
-    uint64_t now = gl_clock_mono_ns();
     for (gl_budget *b = watched; b; b = b->next) {
       uint64_t deadline = atomic_load(&b->deadline_ns);
-      if (deadline && now >= deadline && !atomic_exchange(&b->armed, 1))
+      if (deadline && cpu_ns(b->cpu_clock) >= deadline && !atomic_exchange(&b->armed, 1))
         lua_sethook(b->L, budget_hook, LUA_MASKCOUNT, 1);
     }
     uint64_t c = atomic_load(&calls);
@@ -148,7 +157,11 @@ void gl_budget_begin(lua_State *L, gl_budget *b) {
   b->expired = b->out_of_memory = 0;
   b->enforcing = 1;
   if (b->time_ns == 0 || b->L == NULL) return;
-  atomic_store(&b->deadline_ns, gl_clock_mono_ns() + b->time_ns);
+  /* The thread that runs calls does not change while the state lives
+   * (every call is made on the loop thread); its clock is read once. */
+  if (!b->have_cpu_clock) b->have_cpu_clock = pthread_getcpuclockid(pthread_self(), &b->cpu_clock) == 0;
+  if (!b->have_cpu_clock) return;
+  atomic_store(&b->deadline_ns, cpu_ns(CLOCK_THREAD_CPUTIME_ID) + b->time_ns);
   atomic_fetch_add(&calls, 1);
   if (atomic_load(&watchdog_sleeping)) {
     uv_mutex_lock(&watch_lock);

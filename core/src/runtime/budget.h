@@ -1,4 +1,6 @@
-/* The limits a script call runs under. Time: with the JIT off for the
+/* The limits a script call runs under. Time (CPU time of the thread that
+ * runs the call, so that a busy machine does not charge a script for the
+ * time it was not scheduled): with the JIT off for the
  * state (compiled loops never check anything), a watchdog thread arms a
  * count hook in a state whose call has passed its deadline; the hook then
  * raises on every instruction. No hook runs while calls stay in budget.
@@ -11,12 +13,15 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 typedef struct gl_budget {
   uint64_t time_ns;             /* per call; 0: none */
   size_t memory_max;            /* bytes; 0: none */
   size_t memory;                /* bytes the state holds now */
-  _Atomic uint64_t deadline_ns; /* of the running call; 0: none running */
+  _Atomic uint64_t deadline_ns; /* of the running call, on cpu_clock; 0: none */
+  clockid_t cpu_clock;          /* the CPU clock of the thread that runs calls */
+  int have_cpu_clock;
   _Atomic int armed;            /* the watchdog set the hook */
   int depth;                    /* nested calls (a callback re-entering) */
   int enforcing;                /* memory_max applies now */
