@@ -208,11 +208,10 @@ static void test_idmap(void) {
   idmap_free(&m);
 }
 
-int main(void) {
-  test_idmap();
-  test_json_values();
-  test_json_strict();
-  test_payload();
-  test_events();
-  return check_summary();
-}
+#define TESTS(TEST) \
+  TEST(idmap)       \
+  TEST(json_values) \
+  TEST(json_strict) \
+  TEST(payload)     \
+  TEST(events)
+CHECK_MAIN(TESTS)

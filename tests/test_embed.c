@@ -571,9 +571,8 @@ static void test_close_unanswered(void) {
   ctx_finish(&x);
 }
 
-int main(void) {
-  test_new_failures();
-  test_gateway();
-  test_close_unanswered();
-  return check_summary();
-}
+#define TESTS(TEST)      \
+  TEST(new_failures)     \
+  TEST(gateway)          \
+  TEST(close_unanswered)
+CHECK_MAIN(TESTS)

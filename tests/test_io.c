@@ -221,8 +221,7 @@ static void test_close_with_pending_io(void) {
   CHECK(strstr(x.log, "timer fired") == NULL);
 }
 
-int main(void) {
-  test_roundtrip();
-  test_close_with_pending_io();
-  return check_summary();
-}
+#define TESTS(TEST)           \
+  TEST(roundtrip)             \
+  TEST(close_with_pending_io)
+CHECK_MAIN(TESTS)

@@ -55,7 +55,7 @@ static void on_closed(gatelog_t *gl, void *data) {
   closed = 1;
 }
 
-int main(void) {
+static void test_open_and_churn(void) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   gatelog_options_t o;
@@ -116,5 +116,8 @@ int main(void) {
   free(sids);
   free(tm.wall);
   free(tm.cpu);
-  return check_summary();
 }
+
+#define TESTS(TEST) \
+  TEST(open_and_churn)
+CHECK_MAIN(TESTS)

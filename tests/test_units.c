@@ -792,16 +792,15 @@ static void test_record(void) {
   gl_buf_free(&b);
 }
 
-int main(void) {
-  test_json();
-  test_timefmt();
-  test_base64();
-  test_ids();
-  test_addr();
-  test_ip6_text();
-  test_table();
-  test_table_growth();
-  test_table_lists();
-  test_record();
-  return check_summary();
-}
+#define TESTS(TEST)  \
+  TEST(json)         \
+  TEST(timefmt)      \
+  TEST(base64)       \
+  TEST(ids)          \
+  TEST(addr)         \
+  TEST(ip6_text)     \
+  TEST(table)        \
+  TEST(table_growth) \
+  TEST(table_lists)  \
+  TEST(record)
+CHECK_MAIN(TESTS)
