@@ -123,7 +123,6 @@ int gatelog_new(uv_loop_t *loop, const gatelog_options_t *opts, gatelog_t **out)
   gl_list_init(&gl->answered);
   gl_list_init(&gl->sends);
   gl_list_init(&gl->send_answers);
-  gl_list_init(&gl->file_queues);
   gl_list_init(&gl->to_compress);
   gl_list_init(&gl->ios);
   gl_list_init(&gl->deferred);
@@ -239,8 +238,7 @@ static void finish(gatelog_t *gl) {
   uv_timer_stop(&gl->send_timer);
   gl->phase = GL_FINISHING;
   gl_sends_abandon(gl);
-  gl_file_queues_abandon(gl);
-  gl_ios_abandon(gl); /* sockets, requests, timers: closed, no more callbacks */
+  gl_ios_abandon(gl); /* all script I/O: closed or left to finish, no more callbacks */
   maybe_teardown(gl);
 }
 

@@ -138,13 +138,13 @@ struct gatelog_s {
   gl_link answered;        /* batches whose done came, to be settled */
   gl_link sends;           /* host sends waiting for gatelog_send_done */
   gl_link send_answers;    /* host sends answered, callbacks to run */
-  gl_link file_queues;     /* file_append queues, one per path */
   uint64_t next_seq;
   uint32_t ninflight;
   uint64_t backoff_ms;
   uint64_t retry_at_ms;    /* no send starts before this loop time */
   unsigned pending_work;   /* thread-pool requests not yet completed */
-  gl_link ios;             /* script I/O open (io.c): closed by the close */
+  gl_link ios;             /* script I/O open (io.c), file appends and
+                              compressions too: abandoned by the close */
   gl_link deferred;        /* script callbacks for the next pump (io.c) */
   unsigned io_open;        /* script I/O handles whose close has not run */
   struct gl_http *http;    /* the HTTP client (http.c), made on first use */
@@ -230,9 +230,9 @@ int gl_deflate_have(int compressor);
 
 /* file_append.c: append on the thread pool, in call order per path; with
  * max_bytes and keep, rotate the file first if the append would take it
- * past max_bytes (max_bytes = 0: never). */
+ * past max_bytes (max_bytes = 0: never). On 0 the append owns cb_ref (the
+ * callback's registry reference); on UV_ENOMEM the caller still does. */
 int gl_file_append(gatelog_t *gl, gl_policy *p, const char *path, const char *data,
                    size_t len, int cb_ref, uint64_t max_bytes, unsigned keep);
-void gl_file_queues_abandon(gatelog_t *gl);
 
 #endif

@@ -1,7 +1,9 @@
 /* core.file_append: appends on the libuv thread pool, one at a time per
  * path so that batches land in the order they were written. An append
  * that fails (a full disk) truncates the file back to where it started,
- * so that a retry does not leave half a batch behind it. */
+ * so that a retry does not leave half a batch behind it. Each path's
+ * queue is a script I/O object (io.h), found on the registry by its
+ * path while it has appends. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,12 +12,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "prims/io.h"
 #include "policy/policy.h"
 
 typedef struct append_req {
   struct append_req *next;
-  gl_policy *policy;
-  int cb_ref;
+  gl_io_refs refs;      /* the callback and the policy */
   int result;
   uint64_t max_bytes;   /* rotate before an append that passes it; 0: never */
   unsigned keep;        /* rotated files kept: path.1 .. path.keep */
@@ -24,8 +26,7 @@ typedef struct append_req {
 } append_req;
 
 typedef struct file_queue {
-  gl_link node; /* in gatelog_t.file_queues */
-  gatelog_t *gl;
+  gl_io io;             /* tracked while it has appends */
   append_req *head, *tail;
   int busy;
   uv_work_t work;
@@ -88,34 +89,42 @@ static void append_work(uv_work_t *work) {
 
 static void start_next(file_queue *q);
 
+/* Release and free the appends from r on. */
+static void free_reqs(append_req *r) {
+  while (r) {
+    append_req *next = r->next;
+    gl_io_refs_release(&r->refs);
+    free(r);
+    r = next;
+  }
+}
+
 static void append_done(uv_work_t *work, int status) {
   file_queue *q = work->data;
-  gatelog_t *gl = q->gl;
+  gatelog_t *gl = q->io.gl;
   append_req *r = q->head;
   uint64_t t0 = gl_cb_begin();
   gl_work_end(gl);
   q->head = r->next;
   if (q->head == NULL) q->tail = NULL;
   q->busy = 0;
+  r->next = NULL;
   int result = status ? status : r->result;
-  if (!gl_closing(gl)) {
-    char why[256];
-    if (result) snprintf(why, sizeof(why), "%s: %s: %s", uv_err_name(result), q->path,
-                         uv_strerror(result));
-    gl_policy_callback(r->policy, r->cb_ref, result == 0, result ? why : NULL);
-  }
-  gl_policy_unref(r->policy);
-  free(r);
+  char why[256];
+  if (result) snprintf(why, sizeof(why), "%s: %s: %s", uv_err_name(result), q->path,
+                       uv_strerror(result));
+  gl_io_refs_answer(&r->refs, result ? why : NULL);
+  free_reqs(r);
   start_next(q);
   gl_schedule_pump(gl); /* a close may be waiting for this work */
   gl_cb_end(gl, t0);
 }
 
 static void start_next(file_queue *q) {
-  gatelog_t *gl = q->gl;
+  gatelog_t *gl = q->io.gl;
   if (q->busy) return;
   if (q->head == NULL) {
-    gl_list_remove(&q->node);
+    gl_io_untrack(&q->io); /* untracked already if it was abandoned */
     free(q);
     return;
   }
@@ -131,16 +140,32 @@ static void start_next(file_queue *q) {
   append_done(&q->work, UV_EIO);
 }
 
+/* At close: appends not yet started are dropped, and no callback runs;
+ * the one running finishes (the pool cannot stop it), and the queue is
+ * freed when it does. */
+static void abandon(gl_io *io) {
+  file_queue *q = GL_CONTAINER(io, file_queue, io);
+  append_req *rest = q->head;
+  if (q->busy) {
+    gl_io_refs_release(&q->head->refs);
+    rest = q->head->next;
+    q->head->next = NULL;
+    q->tail = q->head;
+  } else {
+    q->head = q->tail = NULL;
+  }
+  free_reqs(rest);
+  if (!q->busy) free(q);
+}
+
+static int same_path(const gl_io *io, const void *path) {
+  return strcmp(GL_CONTAINER(io, file_queue, io)->path, path) == 0;
+}
+
 int gl_file_append(gatelog_t *gl, gl_policy *p, const char *path, const char *data,
                    size_t len, int cb_ref, uint64_t max_bytes, unsigned keep) {
-  file_queue *q = NULL;
-  for (gl_link *l = gl->file_queues.next; l != &gl->file_queues; l = l->next) {
-    file_queue *c = GL_CONTAINER(l, file_queue, node);
-    if (strcmp(c->path, path) == 0) {
-      q = c;
-      break;
-    }
-  }
+  gl_io *found = gl_io_find(gl, abandon, same_path, path);
+  file_queue *q = found ? GL_CONTAINER(found, file_queue, io) : NULL;
   append_req *r = malloc(sizeof(*r) + len);
   if (r == NULL) return UV_ENOMEM;
   if (q == NULL) {
@@ -151,13 +176,11 @@ int gl_file_append(gatelog_t *gl, gl_policy *p, const char *path, const char *da
       return UV_ENOMEM;
     }
     memcpy(q->path, path, pl + 1);
-    q->gl = gl;
-    gl_list_push(&gl->file_queues, &q->node);
+    gl_io_track(gl, &q->io, abandon);
   }
   r->next = NULL;
-  r->policy = p;
-  gl_policy_ref(p);
-  r->cb_ref = cb_ref;
+  gl_io_refs_init(&r->refs, p, 1);
+  r->refs.cb_ref = cb_ref; /* the caller's reference is ours now */
   r->result = 0;
   r->max_bytes = max_bytes;
   r->keep = keep;
@@ -168,25 +191,4 @@ int gl_file_append(gatelog_t *gl, gl_policy *p, const char *path, const char *da
   q->tail = r;
   start_next(q);
   return 0;
-}
-
-/* At close: appends not yet started are abandoned (their callbacks will
- * never run); the one running finishes and is then freed. */
-void gl_file_queues_abandon(gatelog_t *gl) {
-  for (gl_link *l = gl->file_queues.next; l != &gl->file_queues;) {
-    file_queue *q = GL_CONTAINER(l, file_queue, node);
-    l = l->next;
-    append_req *r = q->busy ? q->head->next : q->head;
-    if (q->busy) q->head->next = NULL, q->tail = q->head;
-    while (r) {
-      append_req *next = r->next;
-      gl_policy_unref(r->policy);
-      free(r);
-      r = next;
-    }
-    if (!q->busy) {
-      gl_list_remove(&q->node);
-      free(q);
-    }
-  }
 }

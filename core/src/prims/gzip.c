@@ -13,10 +13,9 @@
 enum { FORMAT_ZLIB = 15, FORMAT_GZIP = 15 + 16 }; /* deflateInit2's windowBits */
 
 typedef struct compress_req {
+  gl_io io;          /* tracked until done: the close abandons it */
   uv_work_t work;
-  gatelog_t *gl;
-  gl_policy *policy;
-  int cb_ref;
+  gl_io_refs refs;   /* the callback and the policy */
   int format;
   int level;
   int result;
@@ -54,24 +53,28 @@ static void compress_work(uv_work_t *w) {
 
 static void compress_done(uv_work_t *w, int status) {
   compress_req *r = w->data;
-  gatelog_t *gl = r->gl;
-  gl_policy *p = r->policy;
+  gatelog_t *gl = r->io.gl;
   gl_work_end(gl);
+  gl_io_untrack(&r->io);
   int err = status ? status : r->result;
-  /* At the close (GL_FINISHING) the script gets no more callbacks. */
-  if (!gl_closing(gl)) {
-    if (err) {
-      gl_io_push_error(p->L, err);
-      gl_policy_invoke(p, r->cb_ref, 2, 0);
-    } else {
-      lua_pushlstring(p->L, (const char *)r->out, r->out_len);
-      gl_policy_invoke(p, r->cb_ref, 1, 0);
-    }
+  /* Abandoned by the close: no callback (no state to push on either). */
+  lua_State *L = gl_io_refs_target(&r->refs);
+  if (L) {
+    if (err) gl_io_push_error(L, err);
+    else lua_pushlstring(L, (const char *)r->out, r->out_len);
+    gl_io_refs_call(&r->refs, err ? 2 : 1, 0);
   }
+  gl_io_refs_release(&r->refs);
   free(r->out);
   free(r);
-  gl_policy_unref(p);
   gl_schedule_pump(gl); /* a close may be waiting for this work */
+}
+
+/* The close: the compression cannot be stopped and runs on; the script
+ * hears nothing of it. */
+static void abandon(gl_io *io) {
+  compress_req *r = GL_CONTAINER(io, compress_req, io);
+  gl_io_refs_release(&r->refs);
 }
 
 static int start(lua_State *L, int format) {
@@ -90,18 +93,16 @@ static int start(lua_State *L, int format) {
   r->len = len;
   r->format = format;
   r->level = level;
-  r->gl = p->gl;
-  r->policy = p;
   r->work.data = r;
   int err = uv_queue_work(p->gl->loop, &r->work, compress_work, compress_done);
   if (err) {
     free(r);
     return luaL_error(L, "cannot queue compression: %s", uv_strerror(err));
   }
-  gl_policy_ref(p);
   gl_work_begin(p->gl);
-  lua_pushvalue(L, 2);
-  r->cb_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  gl_io_track(p->gl, &r->io, abandon);
+  gl_io_refs_init(&r->refs, p, 1);
+  gl_io_refs_set_cb(&r->refs, L, 2);
   return 0;
 }
 

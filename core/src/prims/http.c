@@ -53,8 +53,7 @@ typedef struct http_sock {
 typedef struct http_req {
   gl_link node;
   CURL *easy;
-  gl_policy *policy;
-  int cb_ref;
+  gl_io_refs refs; /* the callback and the policy, once started */
   int too_big;
   size_t max_response;
   struct curl_slist *headers;
@@ -182,6 +181,7 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
 }
 
 static void free_req(http_req *r) {
+  gl_io_refs_release(&r->refs);
   if (r->easy) curl_easy_cleanup(r->easy);
   curl_slist_free_all(r->headers);
   gl_buf_free(&r->body);
@@ -200,10 +200,7 @@ static void abandon(gl_io *io) {
     http_req *r = GL_CONTAINER(h->reqs.next, http_req, node);
     gl_list_remove(&r->node);
     curl_multi_remove_handle(h->multi, r->easy);
-    luaL_unref(r->policy->L, LUA_REGISTRYINDEX, r->cb_ref);
-    gl_policy *p = r->policy;
     free_req(r);
-    gl_policy_unref(p);
   }
   /* Forget the sockets before curl closes them, so that its last
    * CURL_POLL_REMOVE calls find nothing of ours. */
@@ -319,11 +316,9 @@ static const char *curl_err_name(CURLcode rc) {
   }
 }
 
-static void finish_req(gl_http *h, http_req *r, CURLcode rc) {
-  gl_policy *p = r->policy;
-  lua_State *L = p->L;
-  (void)h;
-  gl_list_remove(&r->node);
+/* Push what the callback gets for a finished transfer: the response, or
+ * nil and the error. Returns how many values. */
+static int push_result(lua_State *L, http_req *r, CURLcode rc) {
   if (rc == CURLE_OK) {
     long status = 0;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -334,18 +329,23 @@ static void finish_req(gl_http *h, http_req *r, CURLcode rc) {
     lua_setfield(L, -2, "headers");
     lua_pushlstring(L, r->body.data ? r->body.data : "", r->body.len);
     lua_setfield(L, -2, "body");
-    gl_policy_invoke(p, r->cb_ref, 1, 0);
-  } else {
-    lua_pushnil(L);
-    if (r->too_big)
-      lua_pushfstring(L, "EMSGSIZE: response body larger than %d bytes", (int)r->max_response);
-    else
-      lua_pushfstring(L, "%s: %s", curl_err_name(rc),
-                      r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
-    gl_policy_invoke(p, r->cb_ref, 2, 0);
+    return 1;
   }
-  free_req(r);
-  gl_policy_unref(p);
+  lua_pushnil(L);
+  if (r->too_big)
+    lua_pushfstring(L, "EMSGSIZE: response body larger than %d bytes", (int)r->max_response);
+  else
+    lua_pushfstring(L, "%s: %s", curl_err_name(rc),
+                    r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
+  return 2;
+}
+
+static void finish_req(gl_http *h, http_req *r, CURLcode rc) {
+  lua_State *L = gl_io_refs_target(&r->refs);
+  (void)h;
+  gl_list_remove(&r->node);
+  if (L) gl_io_refs_call(&r->refs, push_result(L, r, rc), 0);
+  free_req(r); /* the policy reference goes last */
 }
 
 /* ---- the Lua call ------------------------------------------------------ */
@@ -520,10 +520,8 @@ static int core_http_request(lua_State *L) {
     return luaL_error(L, "cannot start the request");
   }
   gl_list_push(&h->reqs, &r->node);
-  r->policy = p;
-  gl_policy_ref(p);
-  lua_pushvalue(L, 2);
-  r->cb_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  gl_io_refs_init(&r->refs, p, 1);
+  gl_io_refs_set_cb(&r->refs, L, 2);
   return 0;
 }
 

@@ -1,5 +1,6 @@
 #include "prims/io.h"
 
+#include <assert.h>
 #include <lauxlib.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,8 +11,7 @@
 
 typedef struct deferred {
   gl_link node; /* in gatelog_t.deferred */
-  gl_policy *policy;
-  int cb_ref;
+  gl_io_refs refs;
   char err[];
 } deferred;
 
@@ -26,6 +26,15 @@ void gl_io_untrack(gl_io *io) {
   io->node.next = io->node.prev = NULL;
 }
 
+gl_io *gl_io_find(gatelog_t *gl, gl_io_abandon_fn kind,
+                  int (*match)(const gl_io *io, const void *key), const void *key) {
+  for (gl_link *l = gl->ios.next; l != &gl->ios; l = l->next) {
+    gl_io *io = GL_CONTAINER(l, gl_io, node);
+    if (io->abandon == kind && match(io, key)) return io;
+  }
+  return NULL;
+}
+
 void gl_ios_abandon(gatelog_t *gl) {
   /* An abandon may close others (a request and its connection): take the
    * head each time rather than walking a list that changes under us. */
@@ -37,7 +46,7 @@ void gl_ios_abandon(gatelog_t *gl) {
   while (!gl_list_empty(&gl->deferred)) {
     deferred *d = GL_CONTAINER(gl->deferred.next, deferred, node);
     gl_list_remove(&d->node);
-    gl_policy_unref(d->policy);
+    gl_io_refs_release(&d->refs);
     free(d);
   }
 }
@@ -52,16 +61,92 @@ void gl_io_handle_closed(gatelog_t *gl) {
   gl_schedule_pump(gl);
 }
 
-int gl_io_defer_error(gl_policy *p, int cb_ref, const char *err) {
+/* ---- the Lua references of an object ---------------------------------- */
+
+void gl_io_refs_init(gl_io_refs *r, gl_policy *p, int hold) {
+  r->policy = p;
+  r->held = hold;
+  r->self_ref = r->cb_ref = LUA_NOREF;
+  if (hold) gl_policy_ref(p);
+}
+
+/* Replace the registry reference *ref by one to the value at idx. */
+static void keep_value(lua_State *L, int *ref, int idx) {
+  luaL_unref(L, LUA_REGISTRYINDEX, *ref);
+  *ref = LUA_NOREF;
+  if (lua_isnoneornil(L, idx)) return;
+  lua_pushvalue(L, idx);
+  *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+void gl_io_refs_set_self(gl_io_refs *r, lua_State *L, int idx) { keep_value(L, &r->self_ref, idx); }
+
+void gl_io_refs_set_cb(gl_io_refs *r, lua_State *L, int idx) { keep_value(L, &r->cb_ref, idx); }
+
+void gl_io_refs_drop_cb(gl_io_refs *r) {
+  if (r->policy) luaL_unref(r->policy->L, LUA_REGISTRYINDEX, r->cb_ref);
+  r->cb_ref = LUA_NOREF;
+}
+
+lua_State *gl_io_refs_target(const gl_io_refs *r) {
+  if (r->policy == NULL || r->cb_ref == LUA_NOREF || gl_closing(r->policy->gl)) return NULL;
+  return r->policy->L;
+}
+
+void gl_io_refs_call(gl_io_refs *r, int nargs, int keep) {
+  if (gl_io_refs_target(r) == NULL) return;
+  int ref = r->cb_ref;
+  /* Forgotten before the call, which releases it: the callback may set
+   * another (a read started again), and r is not touched afterwards. */
+  if (!keep) r->cb_ref = LUA_NOREF;
+  gl_policy_invoke(r->policy, ref, nargs, keep);
+}
+
+void gl_io_refs_answer(gl_io_refs *r, const char *err) {
+  lua_State *L = gl_io_refs_target(r);
+  if (L == NULL) return;
+  if (err) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+  } else {
+    lua_pushboolean(L, 1);
+  }
+  gl_io_refs_call(r, err ? 2 : 1, 0);
+}
+
+void gl_io_refs_status(gl_io_refs *r, int err) {
+  char why[256];
+  if (err) gl_io_strerror(err, why, sizeof(why));
+  gl_io_refs_answer(r, err ? why : NULL);
+}
+
+void gl_io_refs_release(gl_io_refs *r) {
+  gl_policy *p = r->policy;
+  int held = r->held;
+  /* No policy: released already, or its state is closing (a __gc), where
+   * the registry goes with the state. */
+  assert(p != NULL || !held);
+  if (p) {
+    luaL_unref(p->L, LUA_REGISTRYINDEX, r->self_ref);
+    luaL_unref(p->L, LUA_REGISTRYINDEX, r->cb_ref);
+  }
+  gl_io_refs_init(r, NULL, 0);
+  if (held) gl_policy_unref(p);
+}
+
+/* ---- results known at once ------------------------------------------- */
+
+int gl_io_defer_error(gl_io_refs *r, const char *err) {
+  assert(r->held);
+  if (r->cb_ref == LUA_NOREF) return 0;
   size_t len = strlen(err);
   deferred *d = malloc(sizeof(*d) + len + 1);
   if (d == NULL) return UV_ENOMEM;
   memcpy(d->err, err, len + 1);
-  d->policy = p;
-  d->cb_ref = cb_ref;
-  gl_policy_ref(p);
-  gl_list_push(&p->gl->deferred, &d->node);
-  gl_schedule_pump(p->gl);
+  d->refs = *r;
+  gl_io_refs_init(r, NULL, 0); /* moved: r holds nothing now */
+  gl_list_push(&d->refs.policy->gl->deferred, &d->node);
+  gl_schedule_pump(d->refs.policy->gl);
   return 0;
 }
 
@@ -69,8 +154,8 @@ void gl_io_run_deferred(gatelog_t *gl) {
   while (!gl_list_empty(&gl->deferred)) {
     deferred *d = GL_CONTAINER(gl->deferred.next, deferred, node);
     gl_list_remove(&d->node);
-    gl_policy_callback(d->policy, d->cb_ref, 0, d->err);
-    gl_policy_unref(d->policy);
+    gl_io_refs_answer(&d->refs, d->err);
+    gl_io_refs_release(&d->refs);
     free(d);
   }
 }

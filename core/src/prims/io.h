@@ -1,12 +1,16 @@
 /* Script I/O: what the primitives of gatelog.core (timers, TCP, UDP,
- * HTTP, compression) hold on the loop, and how the core's close ends it.
+ * HTTP, compression, file appends) hold on the loop, and how the core's
+ * close ends it.
  *
- * Every open object is tracked on gatelog_t.ios, so that the close (at
- * GL_FINISHING) can abandon it: stop it, close its handles, release its
- * Lua references and its policy reference, and never call the script
- * again. Every libuv handle such an object owns counts in
- * gatelog_t.io_open until its close callback has run, and the teardown
- * waits for zero, so that no handle of gatelog outlives gatelog_close.
+ * Every open object is tracked on gatelog_t.ios, the one registry of
+ * script I/O, so that the close (at GL_FINISHING) can abandon it: stop
+ * it, close its handles, release its Lua references and its policy
+ * reference, and never call the script again. Work on the thread pool
+ * cannot be stopped: an abandoned job runs on and is freed when it
+ * completes (gl_work_begin/end make the close wait for it). Every libuv
+ * handle such an object owns counts in gatelog_t.io_open until its
+ * close callback has run, and the teardown waits for zero, so that no
+ * handle of gatelog outlives gatelog_close.
  *
  * Results that are known at once (a write on a connection the script
  * closed, out of memory) are not given to the callback from inside the
@@ -34,8 +38,51 @@ struct gl_io {
 void gl_io_track(gatelog_t *gl, gl_io *io, gl_io_abandon_fn abandon);
 /* Take io off the list (it ended on its own). Safe to call twice. */
 void gl_io_untrack(gl_io *io);
-/* Abandon every tracked object (the close, at GL_FINISHING). */
+/* The tracked object of a kind (the abandon function it was tracked
+ * with) that match accepts for key, or NULL. */
+gl_io *gl_io_find(gatelog_t *gl, gl_io_abandon_fn kind,
+                  int (*match)(const gl_io *io, const void *key), const void *key);
+/* Abandon every tracked object and every deferred callback (the close,
+ * at GL_FINISHING). */
 void gl_ios_abandon(gatelog_t *gl);
+
+/* What a script I/O object keeps in its policy's Lua state, as luv's
+ * luv_handle_t: the script's object (kept alive while the script may
+ * still use it), the callback, and a policy reference that keeps the
+ * state open until the callback has run (a reload does not lose it).
+ * gl_io_refs_release lets go of all of it; nothing else does. */
+typedef struct gl_io_refs {
+  gl_policy *policy; /* NULL once released, or once its state is closing */
+  int held;          /* a policy reference is held */
+  int self_ref;      /* the script's object, or LUA_NOREF */
+  int cb_ref;        /* the callback, or LUA_NOREF */
+} gl_io_refs;
+
+/* No Lua references yet; hold: take a policy reference (an operation
+ * whose callback must run). */
+void gl_io_refs_init(gl_io_refs *r, gl_policy *p, int hold);
+/* Keep the value at idx of L (the calling thread of the policy's state)
+ * as the object, or the function there as the callback in place of the
+ * one kept before; nil or none at idx keeps no callback. */
+void gl_io_refs_set_self(gl_io_refs *r, lua_State *L, int idx);
+void gl_io_refs_set_cb(gl_io_refs *r, lua_State *L, int idx);
+/* Let go of the callback alone (a read stopped). */
+void gl_io_refs_drop_cb(gl_io_refs *r);
+/* The state to push the callback's arguments on, or NULL when no
+ * callback is to run: there is none, or the core is closing (the script
+ * gets no callback once the close has stopped sending). */
+lua_State *gl_io_refs_target(const gl_io_refs *r);
+/* Call the callback with the nargs values pushed on gl_io_refs_target;
+ * keep = 1 keeps it for later calls (a read callback). Does nothing when
+ * gl_io_refs_target is NULL (the caller pushed nothing then). */
+void gl_io_refs_call(gl_io_refs *r, int nargs, int keep);
+/* Call the callback with (true), or with (nil, err) when err is set. */
+void gl_io_refs_answer(gl_io_refs *r, const char *err);
+/* The same for a libuv error: (nil, "ENAME: message") unless err is 0. */
+void gl_io_refs_status(gl_io_refs *r, int err);
+/* Let go of all: the registry references, then the policy reference
+ * (last: it may close the state). Safe to call again. */
+void gl_io_refs_release(gl_io_refs *r);
 
 /* Count a handle just initialized for script I/O, and unref it: script
  * I/O alone does not keep the gateway's loop alive (as gatelog's timers). */
@@ -44,11 +91,11 @@ void gl_io_handle_opened(gatelog_t *gl, uv_handle_t *h);
  * go on. */
 void gl_io_handle_closed(gatelog_t *gl);
 
-/* Call the callback at registry ref `cb_ref` of p with (nil, err) on the
- * core's next pump, and release the reference. Holds a policy reference
- * until then. 0, or UV_ENOMEM (nothing was queued; the caller still owns
- * cb_ref). */
-int gl_io_defer_error(gl_policy *p, int cb_ref, const char *err);
+/* Call r's callback with (nil, err) on the core's next pump: the
+ * callback and the policy reference (r must hold one) move from r to the
+ * deferred call. 0 (also when r has no callback: nothing to call), or
+ * UV_ENOMEM (nothing moved). The caller releases r either way. */
+int gl_io_defer_error(gl_io_refs *r, const char *err);
 /* Run the deferred callbacks (the pump). */
 void gl_io_run_deferred(gatelog_t *gl);
 

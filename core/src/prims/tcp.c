@@ -34,23 +34,21 @@ typedef struct conn {
   uv_getaddrinfo_t gai;
   uv_connect_t connect_req;
   struct addrinfo *addrs, *next_addr;
-  gl_policy *policy;         /* NULL once detached (its state closed) */
   int state;
   int holds;                 /* handles open + a resolution in flight */
   int retrying;              /* the tcp handle closes to try the next address */
   int last_err;
-  int connect_ref;           /* the connect callback, until it ran */
-  int read_ref;              /* the read callback, while reading */
-  int self_ref;              /* the Lua object, while open */
+  gl_io_refs refs;           /* the Lua object while open, the read callback
+                                while reading; no policy reference */
+  gl_io_refs connect;        /* the connect callback and a policy reference,
+                                until it ran */
   struct conn **ud;          /* the Lua object's pointer to us */
   char *rbuf;
 } conn;
 
 typedef struct write_req {
   uv_write_t req;
-  gatelog_t *gl;
-  gl_policy *policy;
-  int cb_ref;                /* LUA_NOREF: no callback */
+  gl_io_refs refs;           /* the callback, if any, and the policy */
   char data[];
 } write_req;
 
@@ -87,9 +85,9 @@ static void on_handle_closed(uv_handle_t *h) {
   gl_io_handle_closed(gl);
 }
 
-/* Close the handles and forget the Lua side; the Lua references are
- * released only when the state is still there (lua_alive). */
-static void shut(conn *c, int lua_alive) {
+/* Close the handles and forget the Lua side (the connect, if still in
+ * progress, is its caller's to end). */
+static void shut(conn *c) {
   if (c->state == CLOSED) return;
   /* A resolution still queued is cancelled; one running completes and
    * finds the connection closed. */
@@ -101,32 +99,23 @@ static void shut(conn *c, int lua_alive) {
   uv_close((uv_handle_t *)&c->timer, on_handle_closed);
   if (c->ud) *c->ud = NULL;
   c->ud = NULL;
-  if (lua_alive && c->policy) {
-    lua_State *L = c->policy->L;
-    luaL_unref(L, LUA_REGISTRYINDEX, c->read_ref);
-    luaL_unref(L, LUA_REGISTRYINDEX, c->self_ref);
-  }
-  c->read_ref = c->self_ref = LUA_NOREF;
+  gl_io_refs_release(&c->refs);
 }
 
 /* The connect ended: hand the script its connection or the error. The
  * connect's policy reference is dropped last. */
 static void connect_finished(conn *c, int err) {
-  gl_policy *p = c->policy;
-  lua_State *L = p->L;
-  int ref = c->connect_ref;
-  c->connect_ref = LUA_NOREF;
+  lua_State *L = gl_io_refs_target(&c->connect);
   uv_timer_stop(&c->timer);
   if (err == 0) {
     c->state = OPEN;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, c->self_ref);
-    gl_policy_invoke(p, ref, 1, 0);
+    if (L) lua_rawgeti(L, LUA_REGISTRYINDEX, c->refs.self_ref);
   } else {
-    shut(c, 1);
-    gl_io_push_error(L, err);
-    gl_policy_invoke(p, ref, 2, 0);
+    shut(c);
+    if (L) gl_io_push_error(L, err);
   }
-  gl_policy_unref(p);
+  gl_io_refs_call(&c->connect, err ? 2 : 1, 0);
+  gl_io_refs_release(&c->connect);
 }
 
 static void on_connect(uv_connect_t *req, int status) {
@@ -181,11 +170,8 @@ static void on_timeout(uv_timer_t *t) {
 /* The core is closing: no callback runs any more. */
 static void abandon(gl_io *io) {
   conn *c = GL_CONTAINER(io, conn, io);
-  gl_policy *p = c->policy;
-  int connecting = c->state < OPEN;
-  if (connecting) luaL_unref(p->L, LUA_REGISTRYINDEX, c->connect_ref);
-  shut(c, 1);
-  if (connecting) gl_policy_unref(p);
+  shut(c);
+  gl_io_refs_release(&c->connect); /* released already if it ran */
 }
 
 static conn *check_conn(lua_State *L) {
@@ -246,32 +232,21 @@ static int core_connect(lua_State *L) {
   gl_io_handle_opened(gl, (uv_handle_t *)&c->timer);
   uv_timer_start(&c->timer, on_timeout, timeout_ms, 0);
   gl_io_track(gl, &c->io, abandon);
-  c->policy = p;
-  gl_policy_ref(p); /* for the connect */
   c->state = RESOLVING;
-  c->read_ref = LUA_NOREF;
   c->ud = ud;
   *ud = c;
-  lua_pushvalue(L, 3);
-  c->connect_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  c->self_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* pops the userdata */
+  gl_io_refs_init(&c->refs, p, 0);
+  gl_io_refs_set_self(&c->refs, L, -1);
+  gl_io_refs_init(&c->connect, p, 1);
+  gl_io_refs_set_cb(&c->connect, L, 3);
   return 0;
 }
 
 static void on_written(uv_write_t *req, int status) {
   write_req *w = req->data;
-  gl_policy *p = w->policy;
-  if (w->cb_ref != LUA_NOREF && !gl_closing(w->gl)) {
-    if (status) {
-      gl_io_push_error(p->L, status);
-      gl_policy_invoke(p, w->cb_ref, 2, 0);
-    } else {
-      lua_pushboolean(p->L, 1);
-      gl_policy_invoke(p, w->cb_ref, 1, 0);
-    }
-  }
+  gl_io_refs_status(&w->refs, status);
+  gl_io_refs_release(&w->refs);
   free(w);
-  gl_policy_unref(p);
 }
 
 static int conn_write(lua_State *L) {
@@ -279,17 +254,12 @@ static int conn_write(lua_State *L) {
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
-  gl_io_check_usable(L, c->policy);
+  gl_io_check_usable(L, c->refs.policy);
   write_req *w = malloc(sizeof(*w) + len);
   if (w == NULL) return luaL_error(L, "out of memory");
   memcpy(w->data, data, len);
-  w->gl = c->io.gl;
-  w->policy = c->policy;
-  w->cb_ref = LUA_NOREF;
-  if (!lua_isnoneornil(L, 3)) {
-    lua_pushvalue(L, 3);
-    w->cb_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  }
+  gl_io_refs_init(&w->refs, c->refs.policy, 1);
+  gl_io_refs_set_cb(&w->refs, L, 3);
   w->req.data = w;
   uv_buf_t buf = uv_buf_init(w->data, (unsigned)len);
   int err = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written);
@@ -298,12 +268,10 @@ static int conn_write(lua_State *L) {
      * later turn, as an asynchronous failure would. */
     char why[256];
     gl_io_strerror(err, why, sizeof(why));
-    if (w->cb_ref != LUA_NOREF && gl_io_defer_error(c->policy, w->cb_ref, why) != 0)
-      luaL_unref(L, LUA_REGISTRYINDEX, w->cb_ref);
+    gl_io_defer_error(&w->refs, why); /* out of memory: no callback then */
+    gl_io_refs_release(&w->refs);     /* what the deferral did not take */
     free(w);
-    return 0;
   }
-  gl_policy_ref(c->policy);
   return 0;
 }
 
@@ -317,18 +285,16 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   conn *c = s->data;
   (void)buf;
-  if (nread == 0 || c->state != OPEN || c->read_ref == LUA_NOREF) return;
-  gl_policy *p = c->policy;
-  lua_State *L = p->L;
+  if (nread == 0 || c->state != OPEN) return;
+  lua_State *L = gl_io_refs_target(&c->refs);
+  if (L == NULL) return; /* not reading */
   if (nread > 0) {
     lua_pushlstring(L, c->rbuf, (size_t)nread);
-    gl_policy_invoke(p, c->read_ref, 1, 1);
+    gl_io_refs_call(&c->refs, 1, 1);
     return;
   }
   /* EOF or an error ends the reading; the connection stays for close(). */
   uv_read_stop(s);
-  int ref = c->read_ref;
-  c->read_ref = LUA_NOREF;
   lua_pushnil(L);
   if (nread == UV_EOF) {
     lua_pushliteral(L, "EOF");
@@ -337,26 +303,23 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     gl_io_strerror((int)nread, why, sizeof(why));
     lua_pushstring(L, why);
   }
-  gl_policy_invoke(p, ref, 2, 0);
+  gl_io_refs_call(&c->refs, 2, 0);
 }
 
 static int conn_read(lua_State *L) {
   conn *c = check_conn(L);
   luaL_checktype(L, 2, LUA_TFUNCTION);
-  gl_io_check_usable(L, c->policy);
+  gl_io_check_usable(L, c->refs.policy);
   int err = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
   if (err && err != UV_EALREADY) return luaL_error(L, "read: %s", uv_strerror(err));
-  luaL_unref(L, LUA_REGISTRYINDEX, c->read_ref);
-  lua_pushvalue(L, 2);
-  c->read_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  gl_io_refs_set_cb(&c->refs, L, 2);
   return 0;
 }
 
 static int conn_read_stop(lua_State *L) {
   conn *c = check_conn(L);
   uv_read_stop((uv_stream_t *)&c->tcp);
-  luaL_unref(L, LUA_REGISTRYINDEX, c->read_ref);
-  c->read_ref = LUA_NOREF;
+  gl_io_refs_drop_cb(&c->refs);
   return 0;
 }
 
@@ -367,7 +330,7 @@ static int conn_close(lua_State *L) {
     lua_pushboolean(L, 0);
     return 1;
   }
-  shut(*ud, 1);
+  shut(*ud);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -378,8 +341,8 @@ static int conn_gc(lua_State *L) {
   conn **ud = luaL_checkudata(L, 1, CONN_MT);
   if (*ud) {
     conn *c = *ud;
-    c->policy = NULL;
-    shut(c, 0);
+    c->refs.policy = NULL; /* nothing to release: the registry goes with the state */
+    shut(c);
   }
   return 0;
 }

@@ -15,9 +15,7 @@
 typedef struct script_timer {
   gl_io io;
   uv_timer_t handle;
-  gl_policy *policy;
-  int fn_ref;
-  int self_ref;             /* the Lua handle, kept while armed */
+  gl_io_refs refs;          /* fn, the Lua handle and the policy, while armed */
   struct script_timer **ud; /* the Lua handle's pointer to us */
 } script_timer;
 
@@ -28,30 +26,28 @@ static void on_closed(uv_handle_t *h) {
   gl_io_handle_closed(gl);
 }
 
-/* Disarm: detach from the Lua handle and close. Returns the policy
- * reference, which the caller drops after any last call. */
-static gl_policy *disarm(script_timer *t) {
-  lua_State *L = t->policy->L;
+/* Disarm: detach from the Lua handle and close. The references go with
+ * the caller's gl_io_refs_release, after any last call. */
+static void disarm(script_timer *t) {
   gl_io_untrack(&t->io);
   uv_close((uv_handle_t *)&t->handle, on_closed);
   *t->ud = NULL;
-  luaL_unref(L, LUA_REGISTRYINDEX, t->self_ref);
-  return t->policy;
 }
 
 static void on_fire(uv_timer_t *h) {
   script_timer *t = h->data;
-  int fn = t->fn_ref;
-  gl_policy *p = disarm(t);
-  gl_policy_invoke(p, fn, 0, 0);
-  gl_policy_unref(p);
+  disarm(t);
+  gl_io_refs_call(&t->refs, 0, 0);
+  gl_io_refs_release(&t->refs);
 }
 
-static void abandon(gl_io *io) {
-  script_timer *t = GL_CONTAINER(io, script_timer, io);
-  luaL_unref(t->policy->L, LUA_REGISTRYINDEX, t->fn_ref);
-  gl_policy_unref(disarm(t));
+/* Stopped by the script, or abandoned by the close: fn never runs. */
+static void stop(script_timer *t) {
+  disarm(t);
+  gl_io_refs_release(&t->refs);
 }
+
+static void abandon(gl_io *io) { stop(GL_CONTAINER(io, script_timer, io)); }
 
 static int core_timer(lua_State *L) {
   gl_policy *p = lua_touserdata(L, lua_upvalueindex(1));
@@ -69,14 +65,11 @@ static int core_timer(lua_State *L) {
   t->handle.data = t;
   gl_io_handle_opened(p->gl, (uv_handle_t *)&t->handle);
   gl_io_track(p->gl, &t->io, abandon);
-  t->policy = p;
-  gl_policy_ref(p);
   t->ud = ud;
   *ud = t;
-  lua_pushvalue(L, 2);
-  t->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_pushvalue(L, -1);
-  t->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  gl_io_refs_init(&t->refs, p, 1);
+  gl_io_refs_set_cb(&t->refs, L, 2);
+  gl_io_refs_set_self(&t->refs, L, -1);
   uv_timer_start(&t->handle, on_fire, (uint64_t)llround(secs * 1000), 0);
   return 1;
 }
@@ -90,8 +83,7 @@ static int timer_stop(lua_State *L) {
     lua_pushboolean(L, 0);
     return 1;
   }
-  luaL_unref(L, LUA_REGISTRYINDEX, t->fn_ref);
-  gl_policy_unref(disarm(t));
+  stop(t);
   lua_pushboolean(L, 1);
   return 1;
 }

@@ -18,8 +18,7 @@ typedef struct udp_op {
   gl_io io;
   uv_udp_t udp;
   uv_getaddrinfo_t gai;
-  gl_policy *policy;
-  int cb_ref;
+  gl_io_refs refs;     /* the callback, if any, and the policy */
   int resolving;
   int finished;        /* the callback ran (or will not) */
   int holds;           /* the handle + the resolution in flight */
@@ -52,17 +51,8 @@ static void finish(udp_op *op, int err) {
   gl_io_untrack(&op->io);
   if (op->resolving) uv_cancel((uv_req_t *)&op->gai);
   uv_close((uv_handle_t *)&op->udp, on_closed);
-  gl_policy *p = op->policy;
-  if (op->cb_ref != LUA_NOREF) {
-    if (err) {
-      gl_io_push_error(p->L, err);
-      gl_policy_invoke(p, op->cb_ref, 2, 0);
-    } else {
-      lua_pushboolean(p->L, 1);
-      gl_policy_invoke(p, op->cb_ref, 1, 0);
-    }
-  }
-  gl_policy_unref(p);
+  gl_io_refs_status(&op->refs, err);
+  gl_io_refs_release(&op->refs);
 }
 
 static void on_sent(uv_udp_send_t *req, int status) {
@@ -105,10 +95,10 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   if (op->count == 0) finish(op, 0);
 }
 
+/* The core is closing: released first, the callback does not run. */
 static void abandon(gl_io *io) {
   udp_op *op = GL_CONTAINER(io, udp_op, io);
-  luaL_unref(op->policy->L, LUA_REGISTRYINDEX, op->cb_ref);
-  op->cb_ref = LUA_NOREF;
+  gl_io_refs_release(&op->refs);
   finish(op, UV_ECANCELED);
 }
 
@@ -190,13 +180,8 @@ static int core_udp_send(lua_State *L) {
   op->udp.data = op;
   gl_io_handle_opened(gl, (uv_handle_t *)&op->udp);
   gl_io_track(gl, &op->io, abandon);
-  op->policy = p;
-  gl_policy_ref(p);
-  op->cb_ref = LUA_NOREF;
-  if (!lua_isnoneornil(L, 4)) {
-    lua_pushvalue(L, 4);
-    op->cb_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  }
+  gl_io_refs_init(&op->refs, p, 1);
+  gl_io_refs_set_cb(&op->refs, L, 4);
   return 0;
 }
 
