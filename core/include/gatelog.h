@@ -98,16 +98,20 @@ typedef struct gatelog_options_s {
   /* Extra Lua package.path templates ("dir/?.lua;dir/?/init.lua"), searched
    * before the installed lua/ directory. NULL: none. Copied. */
   const char *lua_path;
-  uint64_t flush_interval_ms;   /* seal the open batch this often; default 60000 */
-  uint32_t batch_max_records;   /* seal as soon as this many wait; default 100 */
+  /* Ranges below are checked by gatelog_new (GATELOG_ECONFIG); times are
+   * at most 365 days. */
+  uint64_t flush_interval_ms;   /* seal the open batch this often; default 60000;
+                                   at least 1 */
+  uint32_t batch_max_records;   /* seal as soon as this many wait; default 100;
+                                   at least 1 */
   uint32_t queue_max_records;   /* records held unacknowledged before the oldest
                                    batches are dropped; default 500; must be
                                    >= batch_max_records */
   uint64_t udp_idle_timeout_ms; /* end a UDP session this long after its last
-                                   activity; default 120000 */
+                                   activity; default 120000; at least 1 */
   int compression_level;        /* 0..9; default 6 */
-  unsigned compress_threads;    /* threads compressing batches; 0 (default):
-                                   one per CPU */
+  unsigned compress_threads;    /* threads compressing batches, at most 256;
+                                   0 (default): one per CPU */
   int compress_nice;            /* their nice value over the loop's (Linux):
                                    0 to 19, default 10, so that compression
                                    never takes the loop thread's turn */
@@ -115,7 +119,8 @@ typedef struct gatelog_options_s {
                                    libdeflate if built with it, else zlib;
                                    or _ZLIB, _LIBDEFLATE. Either writes the
                                    zlib format (RFC 1950) */
-  uint32_t max_inflight;        /* batches handed to send at once; default 4 */
+  uint32_t max_inflight;        /* batches handed to send at once; default 4;
+                                   at least 1 */
   int access_log;               /* nonzero: ACCESS START/END lines; default 1 */
   int log_level;                /* lines above this level are not emitted;
                                    default GATELOG_LOG_INFO */
@@ -126,15 +131,16 @@ typedef struct gatelog_options_s {
                                    script with the full LuaJIT library, ffi
                                    included; default 1 */
   uint32_t script_budget_ms;    /* longest filter/enrich/send/callback call
-                                   before it is stopped; 0: no limit (and the
-                                   JIT stays on); default 10 */
+                                   before it is stopped, at most 3600000; 0:
+                                   no limit (and the JIT stays on); default 10 */
   uint64_t script_memory_max;   /* bytes of Lua heap a script may grow to in
-                                   a call; 0: no limit; default 64 MiB */
+                                   a call, at most 10^12; 0: no limit; default
+                                   64 MiB */
   int on_script_error;          /* GATELOG_KEEP (default) or GATELOG_DROP: what
                                    happens to a record whose filter or enrich
                                    failed */
   uint64_t send_timeout_ms;     /* a send not answered this long is failed
-                                   and retried; default 30000 */
+                                   and retried; default 30000; at least 1 */
   int watch;                    /* nonzero: reload when the script file
                                    changes; default 0 */
   /* For tools that replay recorded traffic or try a policy offline. */
@@ -167,7 +173,7 @@ typedef struct gatelog_options_s {
   uint64_t max_lifetime_ms;     /* 0 (default): off. Else end any session
                                    open this long, endReason "max_lifetime" */
   uint32_t max_sessions;        /* 0 (default): no bound. Else at most this
-                                   many open sessions */
+                                   many open sessions (up to 10^9) */
   int table_full;               /* GATELOG_EVICT (default): a new session
                                    ends the least recently active one
                                    (endReason "evicted"); GATELOG_REFUSE: the

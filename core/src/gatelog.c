@@ -14,24 +14,6 @@
 
 static _Thread_local char new_error[1024];
 
-void gatelog_options_init(gatelog_options_t *opts) {
-  memset(opts, 0, sizeof(*opts));
-  opts->flush_interval_ms = 60000;
-  opts->batch_max_records = 100;
-  opts->queue_max_records = 500;
-  opts->udp_idle_timeout_ms = 120000;
-  opts->compression_level = 6;
-  opts->max_inflight = 4;
-  opts->access_log = 1;
-  opts->log_level = GATELOG_LOG_INFO;
-  opts->sandbox = 1;
-  opts->script_budget_ms = 10;
-  opts->script_memory_max = 64u << 20;
-  opts->on_script_error = GATELOG_KEEP;
-  opts->send_timeout_ms = 30000;
-  opts->compress_nice = 10;
-}
-
 static void free_core(gatelog_t *gl) {
   while (gl->senders) {
     gl_sender *s = gl->senders;
@@ -134,6 +116,7 @@ int gatelog_new(uv_loop_t *loop, const gatelog_options_t *opts, gatelog_t **out)
     gl_set_error(gl, "gatelog_new: out of memory");
     err = UV_ENOMEM;
   }
+  if (err == 0) err = gl_options_check(gl, opts);
   if (err == 0) err = gl_config_check(gl, &gl->cfg, "options");
   if (err == 0 && (err = gl_ids_next(&gl->ids, &seed)) != 0)
     gl_set_error(gl, "gatelog_new: the kernel's random source failed: %s", uv_strerror(err));

@@ -12,34 +12,13 @@
 #include "util/ids.h"
 #include "util/list.h"
 #include "log.h"
+#include "options.h"
 #include "session/record.h"
 #include "session/table.h"
 #include "outbox/workers.h"
 
 typedef struct gl_policy gl_policy;
 typedef struct gl_send gl_send;
-
-/* Values a script's config table may override, in the core's units. */
-typedef struct gl_config {
-  uint64_t flush_interval_ms;
-  uint32_t batch_max_records;
-  uint32_t queue_max_records;
-  uint64_t udp_idle_timeout_ms;
-  int compression_level;
-  uint32_t max_inflight;
-  int access_log;
-  int log_level;
-  int on_script_error;
-  uint64_t send_timeout_ms;
-  int watch;
-  int compressor;
-  uint64_t active_timeout_ms;
-  int log_start;
-  uint64_t tcp_idle_timeout_ms;
-  uint64_t max_lifetime_ms;
-  uint32_t max_sessions;
-  int table_full;
-} gl_config;
 
 /* How a failed send should be handled (done's third argument). */
 #define GL_RETRY_AFTER_MAX_S 86400

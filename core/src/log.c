@@ -8,7 +8,7 @@
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void gl_log(gatelog_t *gl, int level, const char *fmt, ...) {
-  if (level > gl->cfg.log_level) return;
+  if (level > gl->opts.log_level) return;
   char line[2048];
   va_list ap;
   va_start(ap, fmt);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "gatelog.h"
+#include "options.h"
 #include "util/addr.h"
 #include "util/ids.h"
 
@@ -72,13 +73,6 @@ static void callback_failed(instance *inst) {
 
 /* ---- options --------------------------------------------------------- */
 
-static double opt_number(lua_State *L, const char *key, double lo, double hi) {
-  if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "option %s: must be a number", key);
-  double v = lua_tonumber(L, -1);
-  if (!(v >= lo && v <= hi)) luaL_error(L, "option %s: must be from %f to %f", key, lo, hi);
-  return v;
-}
-
 static void log_to_host(void *data, int level, const char *msg) {
   static const char *const names[] = {"error", "warn", "info", "debug"};
   instance *inst = data;
@@ -137,97 +131,60 @@ static void end_to_host(void *data, const gatelog_end_info_t *info) {
   if (lua_pcall(T, 1, 0, 0) != 0) callback_failed(inst);
 }
 
+/* The options that are the host's functions (options.def's GL_OPTION_CODE). */
+static void read_callback(lua_State *L, instance *inst, gatelog_options_t *o, const char *key) {
+  if (lua_type(L, -1) != LUA_TFUNCTION) luaL_error(L, "option %s: must be a function", key);
+  lua_pushvalue(L, -1);
+  if (strcmp(key, "log") == 0) {
+    inst->log_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    o->log = log_to_host;
+    o->log_data = inst;
+  } else if (strcmp(key, "clock") == 0) {
+    inst->clock_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    o->clock = clock_from_host;
+    o->clock_data = inst;
+  } else if (strcmp(key, "on_end") == 0) {
+    inst->end_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    o->on_end = end_to_host;
+    o->on_end_data = inst;
+  } else if (strcmp(key, "send_override") == 0) {
+    host_sender *s = calloc(1, sizeof(*s));
+    if (s == NULL) luaL_error(L, "out of memory");
+    s->inst = inst;
+    s->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    s->next = inst->senders;
+    inst->senders = s;
+    o->send_override = send_to_host;
+    o->send_override_data = s;
+  } else {
+    luaL_error(L, "option %s: not read by lua_module.c", key);
+  }
+}
+
+/* One plain option (options.def), its value on top of the stack. */
+static void read_option(lua_State *L, const gl_option *d, gatelog_options_t *o) {
+  char why[160];
+  int64_t v;
+  if (d->type == GL_T_STR) {
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "option %s: must be a string", d->lua);
+    *(const char **)((char *)o + d->off) = lua_tostring(L, -1);
+    return;
+  }
+  if (gl_option_from_lua(L, -1, d, &v, why, sizeof(why)))
+    luaL_error(L, "option %s: %s", d->lua, why);
+  gl_option_set(d, o, d->off, v);
+}
+
 static void read_options(lua_State *L, instance *inst, gatelog_options_t *o) {
-  static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_pushnil(L);
   while (lua_next(L, 1) != 0) {
     if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "option names must be strings");
     const char *key = lua_tostring(L, -2);
-    if (strcmp(key, "script") == 0) o->script = luaL_checkstring(L, -1);
-    else if (strcmp(key, "lua_path") == 0) o->lua_path = luaL_checkstring(L, -1);
-    else if (strcmp(key, "flush_interval") == 0)
-      o->flush_interval_ms = (uint64_t)(opt_number(L, key, 0.001, 3.2e7) * 1000 + 0.5);
-    else if (strcmp(key, "batch_max") == 0) o->batch_max_records = (uint32_t)opt_number(L, key, 1, 1e6);
-    else if (strcmp(key, "queue_max") == 0) o->queue_max_records = (uint32_t)opt_number(L, key, 1, 1e9);
-    else if (strcmp(key, "udp_idle_timeout") == 0)
-      o->udp_idle_timeout_ms = (uint64_t)(opt_number(L, key, 0.001, 3.2e7) * 1000 + 0.5);
-    else if (strcmp(key, "compression_level") == 0)
-      o->compression_level = (int)opt_number(L, key, 0, 9);
-    else if (strcmp(key, "max_inflight") == 0) o->max_inflight = (uint32_t)opt_number(L, key, 1, 1024);
-    else if (strcmp(key, "access_log") == 0) {
-      luaL_checktype(L, -1, LUA_TBOOLEAN);
-      o->access_log = lua_toboolean(L, -1);
-    } else if (strcmp(key, "sandbox") == 0) {
-      luaL_checktype(L, -1, LUA_TBOOLEAN);
-      o->sandbox = lua_toboolean(L, -1);
-    } else if (strcmp(key, "watch") == 0) {
-      luaL_checktype(L, -1, LUA_TBOOLEAN);
-      o->watch = lua_toboolean(L, -1);
-    } else if (strcmp(key, "script_budget") == 0) {
-      o->script_budget_ms = (uint32_t)(opt_number(L, key, 0, 3600) * 1000 + 0.5);
-    } else if (strcmp(key, "script_memory_max") == 0) {
-      o->script_memory_max = (uint64_t)opt_number(L, key, 0, 1e12);
-    } else if (strcmp(key, "send_timeout") == 0) {
-      o->send_timeout_ms = (uint64_t)(opt_number(L, key, 0.001, 3.2e7) * 1000 + 0.5);
-    } else if (strcmp(key, "on_script_error") == 0) {
-      static const char *const modes[] = {"keep", "drop", NULL};
-      o->on_script_error = luaL_checkoption(L, -1, NULL, modes);
-    } else if (strcmp(key, "active_timeout") == 0) {
-      o->active_timeout_ms = (uint64_t)(opt_number(L, key, 0, 3.2e7) * 1000 + 0.5);
-    } else if (strcmp(key, "tcp_idle_timeout") == 0) {
-      o->tcp_idle_timeout_ms = (uint64_t)(opt_number(L, key, 0, 3.2e7) * 1000 + 0.5);
-    } else if (strcmp(key, "max_lifetime") == 0) {
-      o->max_lifetime_ms = (uint64_t)(opt_number(L, key, 0, 3.2e7) * 1000 + 0.5);
-    } else if (strcmp(key, "max_sessions") == 0) {
-      o->max_sessions = (uint32_t)opt_number(L, key, 0, 1e9);
-    } else if (strcmp(key, "log_start") == 0) {
-      luaL_checktype(L, -1, LUA_TBOOLEAN);
-      o->log_start = lua_toboolean(L, -1);
-    } else if (strcmp(key, "compress_threads") == 0) {
-      o->compress_threads = (unsigned)opt_number(L, key, 0, 256);
-    } else if (strcmp(key, "compress_nice") == 0) {
-      o->compress_nice = (int)opt_number(L, key, 0, 19);
-    } else if (strcmp(key, "compressor") == 0) {
-      static const char *const kinds[] = {"auto", "zlib", "libdeflate", NULL};
-      o->compressor = luaL_checkoption(L, -1, NULL, kinds);
-    } else if (strcmp(key, "table_full") == 0) {
-      static const char *const modes[] = {"evict", "refuse", NULL};
-      o->table_full = luaL_checkoption(L, -1, NULL, modes);
-    } else if (strcmp(key, "on_end") == 0) {
-      luaL_checktype(L, -1, LUA_TFUNCTION);
-      lua_pushvalue(L, -1);
-      inst->end_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-      o->on_end = end_to_host;
-      o->on_end_data = inst;
-    } else if (strcmp(key, "clock") == 0) {
-      luaL_checktype(L, -1, LUA_TFUNCTION);
-      lua_pushvalue(L, -1);
-      inst->clock_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-      o->clock = clock_from_host;
-      o->clock_data = inst;
-    } else if (strcmp(key, "send_override") == 0) {
-      luaL_checktype(L, -1, LUA_TFUNCTION);
-      host_sender *s = calloc(1, sizeof(*s));
-      if (s == NULL) luaL_error(L, "out of memory");
-      s->inst = inst;
-      lua_pushvalue(L, -1);
-      s->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-      s->next = inst->senders;
-      inst->senders = s;
-      o->send_override = send_to_host;
-      o->send_override_data = s;
-    } else if (strcmp(key, "log_level") == 0) {
-      o->log_level = luaL_checkoption(L, -1, NULL, levels);
-    } else if (strcmp(key, "log") == 0) {
-      luaL_checktype(L, -1, LUA_TFUNCTION);
-      lua_pushvalue(L, -1);
-      inst->log_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-      o->log = log_to_host;
-      o->log_data = inst;
-    } else {
-      luaL_error(L, "unknown option '%s'", key);
-    }
+    const gl_option *d = gl_option_find(key);
+    if (d == NULL) luaL_error(L, "unknown option '%s'", key);
+    if (d->type == GL_T_CODE) read_callback(L, inst, o, key);
+    else read_option(L, d, o);
     lua_pop(L, 1);
   }
   if (o->script == NULL) luaL_error(L, "option script is required");

@@ -57,7 +57,7 @@ static void deliver(gatelog_t *gl, gl_record *r) {
 }
 
 static void access_line(gatelog_t *gl, const gl_record *r, int start) {
-  if (!gl->cfg.access_log || gl->cfg.log_level < GATELOG_LOG_INFO) return;
+  if (!gl->cfg.access_log || gl->opts.log_level < GATELOG_LOG_INFO) return;
   char hex[17], src[GL_ADDR_STRLEN], dst[GL_ADDR_STRLEN];
   char started[GL_TIME_STRLEN], ended[GL_TIME_STRLEN], dur[GL_DURATION_STRLEN];
   gl_hex16(r->sid, hex);
