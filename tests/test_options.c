@@ -186,9 +186,8 @@ static void test_c_ranges(void) {
   expect_bad(&o, "options: table_full must be from 0 to 1 (evict refuse)");
 }
 
-int main(void) {
-  test_defaults();
-  test_c_ranges();
-  test_readme();
-  return check_summary();
-}
+#define TESTS(TEST) \
+  TEST(defaults)    \
+  TEST(c_ranges)    \
+  TEST(readme)
+CHECK_MAIN(TESTS)

@@ -88,13 +88,17 @@ static void watch(void *arg) {
   unsigned idle = 0;
   uv_mutex_lock(&watch_lock);
   while (watched != NULL) {
+    int running = 0;
     for (gl_budget *b = watched; b; b = b->next) {
       uint64_t deadline = atomic_load(&b->deadline_ns);
+      running |= deadline != 0;
       if (deadline && cpu_ns(b->cpu_clock) >= deadline && !atomic_exchange(&b->armed, 1))
         lua_sethook(b->L, budget_hook, LUA_MASKCOUNT, 1);
     }
+    /* A call that runs long in wall time (its thread waits for a CPU) is
+     * not idleness: only rounds with no call running count. */
     uint64_t c = atomic_load(&calls);
-    idle = c == seen ? idle + 1 : 0;
+    idle = c == seen && !running ? idle + 1 : 0;
     seen = c;
     if (idle >= WATCH_IDLE_ROUNDS) {
       /* Nothing runs scripts: sleep until a call begins (the loop thread
