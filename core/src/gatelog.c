@@ -191,7 +191,7 @@ int gatelog_stats(gatelog_t *gl, gatelog_stats_t *out) {
   *out = gl->stats;
   out->tcp_open = gl->table.lists[GL_PROTO_TCP].count;
   out->udp_open = gl->table.lists[GL_PROTO_UDP].count;
-  out->script_memory = gl->policy ? gl->policy->budget.memory : 0;
+  out->script_memory = gl->policy ? gl->policy->rt.budget.memory : 0;
   return 0;
 }
 

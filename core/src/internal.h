@@ -207,11 +207,5 @@ void gl_watch_set(gatelog_t *gl, int on);
 void gl_deflate_batch(gl_batch *b);
 int gl_deflate_have(int compressor);
 
-/* file_append.c: append on the thread pool, in call order per path; with
- * max_bytes and keep, rotate the file first if the append would take it
- * past max_bytes (max_bytes = 0: never). On 0 the append owns cb_ref (the
- * callback's registry reference); on UV_ENOMEM the caller still does. */
-int gl_file_append(gatelog_t *gl, gl_policy *p, const char *path, const char *data,
-                   size_t len, int cb_ref, uint64_t max_bytes, unsigned keep);
 
 #endif

@@ -162,7 +162,7 @@ static int send_gc(lua_State *L) {
 }
 
 void gl_batch_push(gl_policy *p, gl_batch *b, gl_send *s) {
-  lua_State *L = p->L;
+  lua_State *L = p->rt.L;
   char id[17];
   lua_createtable(L, 0, 6);
   lua_pushlstring(L, b->payload, b->payload_len);
@@ -196,7 +196,7 @@ void gl_batch_push(gl_policy *p, gl_batch *b, gl_send *s) {
 }
 
 void gl_batch_install(gl_policy *p) {
-  lua_State *L = p->L;
+  lua_State *L = p->rt.L;
   luaL_newmetatable(L, SEND_MT);
   lua_pushcfunction(L, send_gc);
   lua_setfield(L, -2, "__gc");

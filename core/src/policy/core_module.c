@@ -39,10 +39,10 @@ static int core_file_append(lua_State *L) {
     keep = (unsigned)k;
     lua_pop(L, 2);
   }
-  if (gl_closing(p->gl)) return luaL_error(L, "gatelog is closed");
+  if (gl_closing(p->rt.gl)) return luaL_error(L, "gatelog is closed");
   lua_pushvalue(L, 3);
   int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  int err = gl_file_append(p->gl, p, path, data, dlen, ref, max_bytes, keep);
+  int err = gl_file_append(p->rt.gl, &p->rt, path, data, dlen, ref, max_bytes, keep);
   if (err) {
     luaL_unref(L, LUA_REGISTRYINDEX, ref);
     return luaL_error(L, "file_append: %s", gatelog_strerror(err));
@@ -54,12 +54,12 @@ static int core_log(lua_State *L) {
   static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
   int level = luaL_checkoption(L, 1, NULL, levels);
   const char *msg = luaL_checkstring(L, 2);
-  gl_log(policy_of(L)->gl, level, "script: %s", msg);
+  gl_log(policy_of(L)->rt.gl, level, "script: %s", msg);
   return 0;
 }
 
 static int core_now(lua_State *L) {
-  lua_pushnumber(L, (lua_Number)gl_now_real(policy_of(L)->gl) / 1e9);
+  lua_pushnumber(L, (lua_Number)gl_now_real(policy_of(L)->rt.gl) / 1e9);
   return 1;
 }
 
@@ -79,7 +79,7 @@ static int core_hostname(lua_State *L) {
 static void sender_complete(gatelog_send_t *req, int ok, const char *err) {
   gl_policy *p = req->owner;
   req->owner = NULL;
-  gl_policy_callback(p, req->cb_ref, ok, err);
+  gl_rt_callback(&p->rt, req->cb_ref, ok, err);
   gl_policy_unref(p);
 }
 
@@ -95,7 +95,7 @@ static int sender_call(lua_State *L) {
   size_t len;
   const char *payload = luaL_checklstring(L, 1, &len);
   luaL_checktype(L, 2, LUA_TFUNCTION);
-  gatelog_t *gl = p->gl;
+  gatelog_t *gl = p->rt.gl;
   if (gl_closing(gl)) return luaL_error(L, "gatelog is closed");
   gatelog_send_t *req = gl_host_send_new(gl, payload, len);
   if (req == NULL) return luaL_error(L, "out of memory");
@@ -110,7 +110,7 @@ static int sender_call(lua_State *L) {
 }
 
 int gl_policy_add_sender(gl_policy *p, gl_sender *s) {
-  lua_State *L = p->L;
+  lua_State *L = p->rt.L;
   lua_rawgeti(L, LUA_REGISTRYINDEX, p->senders_ref);
   lua_pushlightuserdata(L, p);
   lua_pushlightuserdata(L, s);
@@ -136,19 +136,19 @@ static int open_core(lua_State *L) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, p->senders_ref);
   lua_setfield(L, -2, "senders");
   /* Asynchronous I/O on the core's loop (io.h). */
-  gl_prims_timer_install(L, p);
-  gl_prims_compress_install(L, p);
-  gl_prims_tcp_install(L, p);
-  gl_prims_udp_install(L, p);
-  gl_prims_http_install(L, p);
+  gl_prims_timer_install(L, &p->rt);
+  gl_prims_compress_install(L, &p->rt);
+  gl_prims_tcp_install(L, &p->rt);
+  gl_prims_udp_install(L, &p->rt);
+  gl_prims_http_install(L, &p->rt);
   return 1;
 }
 
 void gl_core_module_install(gl_policy *p) {
-  lua_State *L = p->L;
+  lua_State *L = p->rt.L;
   lua_newtable(L);
   p->senders_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  for (gl_sender *s = p->gl->senders; s; s = s->next) gl_policy_add_sender(p, s);
+  for (gl_sender *s = p->rt.gl->senders; s; s = s->next) gl_policy_add_sender(p, s);
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "preload");
   lua_pushlightuserdata(L, p);

@@ -1,14 +1,14 @@
-/* The policy: one Lua state running one script. The core keeps a
- * reference to the current policy; batches in flight and host sends keep
- * one to the policy whose callbacks they will run, so a state is closed
- * only when nothing refers to it any more. */
+/* The policy: what a script means to the core — filter, enrich and send —
+ * on top of the runtime that runs it (runtime/runtime.h). The core keeps
+ * a reference to the current policy; batches in flight keep one to the
+ * policy whose done they wait for; the references are the runtime's. */
 #ifndef GATELOG_POLICY_H
 #define GATELOG_POLICY_H
 
 #include <lua.h>
 
-#include "runtime/budget.h"
 #include "internal.h"
+#include "runtime/runtime.h"
 
 /* The record view's field names, found by the address of their interned
  * Lua string (LuaJIT interns every string, so equal names share one). */
@@ -25,25 +25,19 @@ typedef struct gl_view {
   const gl_field_map *fields;
 } gl_view;
 
-enum { GL_FN_FILTER, GL_FN_ENRICH, GL_FN_SEND, GL_FN_CALLBACK, GL_FN_COUNT };
+enum { GL_FN_FILTER, GL_FN_ENRICH, GL_FN_SEND, GL_FN_COUNT };
 
 struct gl_policy {
-  lua_State *L;
-  gatelog_t *gl;
-  int refs;
-  int fn_ref[GL_FN_COUNT - 1]; /* filter, enrich, send; LUA_NOREF if absent */
-  int traceback_ref;
+  gl_runtime rt;               /* first: freed with the runtime's last reference */
+  int fn_ref[GL_FN_COUNT];     /* filter, enrich, send; LUA_NOREF if absent */
   int view_ref;
-  gl_view *view;       /* the userdata at view_ref */
+  gl_view *view;               /* the userdata at view_ref */
   gl_field_map fields;
   int batch_mt_ref;
-  int senders_ref;     /* the core.senders table */
-  int in_call;         /* a filter/enrich call is running (the view is busy) */
-  int loaded;          /* it passed every check of the load: I/O may start */
+  int senders_ref;             /* the core.senders table */
+  int in_call;                 /* a filter/enrich call is running (the view is busy) */
   gl_ratelimit rl[GL_FN_COUNT];
-  gl_budget budget;
-  char *path;
-  char sha256[65];     /* of the source it was loaded from */
+  char sha256[65];             /* of the source it was loaded from */
   uint64_t loaded_ns;
 };
 
@@ -53,9 +47,9 @@ struct gl_policy {
  * with the reason in gl's last error, and frees all. */
 int gl_policy_load(gatelog_t *gl, const char *path, gl_config *cfg, gl_policy **out);
 
-static inline void gl_policy_ref(gl_policy *p) { p->refs++; }
+static inline void gl_policy_ref(gl_policy *p) { gl_rt_ref(&p->rt); }
 /* Drop a reference; the last one closes the state. */
-void gl_policy_unref(gl_policy *p);
+static inline void gl_policy_unref(gl_policy *p) { gl_rt_unref(&p->rt); }
 
 /* Run filter then enrich on r. Returns 1 to keep the record, 0 to drop
  * it. Errors (raised, or a budget exceeded) are caught, counted and
@@ -69,20 +63,6 @@ int gl_policy_send(gl_policy *p, gl_batch *b, gl_send *s, char **err);
 
 /* Make a registered sender callable as core.senders[name]. 0 or UV_ENOMEM. */
 int gl_policy_add_sender(gl_policy *p, gl_sender *s);
-
-/* Run the callback held at registry `ref` with (true) or (nil, err) and
- * release the reference. Errors are caught and logged. */
-void gl_policy_callback(gl_policy *p, int ref, int ok, const char *err);
-
-/* Run the callback held at registry `ref` with the `nargs` values the
- * caller pushed on p->L, under the budget; errors are caught, counted
- * (callback_errors) and logged. keep = 0 releases the reference; keep = 1
- * keeps it for later calls (a read callback). The state may be closed by
- * the time this returns (the last reference to an old policy went). */
-void gl_policy_invoke(gl_policy *p, int ref, int nargs, int keep);
-
-/* Read a script file: 0 with a malloc'd buffer, or a negative UV error. */
-int gl_read_script(const char *path, char **data, size_t *len);
 
 /* Install require("gatelog.core") in the state (lua_core.c). */
 void gl_core_module_install(gl_policy *p);

@@ -181,7 +181,7 @@ gl_view *gl_view_new(lua_State *L, const gl_field_map *fields) {
 }
 
 void gl_view_install(gl_policy *p) {
-  lua_State *L = p->L;
+  lua_State *L = p->rt.L;
   luaL_newmetatable(L, VIEW_MT);
   /* The names stay alive (so their addresses stay valid) in this table. */
   lua_createtable(L, F_DELTA_RX, 0);

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "prims/io.h"
-#include "policy/policy.h"
+#include "runtime/runtime.h"
 
 typedef struct append_req {
   struct append_req *next;
@@ -162,7 +162,7 @@ static int same_path(const gl_io *io, const void *path) {
   return strcmp(GL_CONTAINER(io, file_queue, io)->path, path) == 0;
 }
 
-int gl_file_append(gatelog_t *gl, gl_policy *p, const char *path, const char *data,
+int gl_file_append(gatelog_t *gl, gl_runtime *p, const char *path, const char *data,
                    size_t len, int cb_ref, uint64_t max_bytes, unsigned keep) {
   gl_io *found = gl_io_find(gl, abandon, same_path, path);
   file_queue *q = found ? GL_CONTAINER(found, file_queue, io) : NULL;

@@ -8,7 +8,7 @@
 #include <zlib.h>
 
 #include "prims/io.h"
-#include "policy/policy.h"
+#include "runtime/runtime.h"
 
 enum { FORMAT_ZLIB = 15, FORMAT_GZIP = 15 + 16 }; /* deflateInit2's windowBits */
 
@@ -78,7 +78,7 @@ static void abandon(gl_io *io) {
 }
 
 static int start(lua_State *L, int format) {
-  gl_policy *p = lua_touserdata(L, lua_upvalueindex(1));
+  gl_runtime *p = lua_touserdata(L, lua_upvalueindex(1));
   size_t len;
   const char *data = luaL_checklstring(L, 1, &len);
   luaL_checktype(L, 2, LUA_TFUNCTION);
@@ -109,7 +109,7 @@ static int start(lua_State *L, int format) {
 static int core_gzip(lua_State *L) { return start(L, FORMAT_GZIP); }
 static int core_zlib(lua_State *L) { return start(L, FORMAT_ZLIB); }
 
-void gl_prims_compress_install(lua_State *L, gl_policy *p) {
+void gl_prims_compress_install(lua_State *L, gl_runtime *p) {
   lua_pushlightuserdata(L, p);
   lua_pushcclosure(L, core_gzip, 1);
   lua_setfield(L, -2, "gzip");

@@ -22,7 +22,7 @@
 #include <strings.h>
 
 #include "prims/io.h"
-#include "policy/policy.h"
+#include "runtime/runtime.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
 #define CONNECT_TIMEOUT_MS 10000
@@ -444,7 +444,7 @@ static void check_url(lua_State *L, const char *url) {
 }
 
 static int core_http_request(lua_State *L) {
-  gl_policy *p = lua_touserdata(L, lua_upvalueindex(1));
+  gl_runtime *p = lua_touserdata(L, lua_upvalueindex(1));
   luaL_checktype(L, 1, LUA_TTABLE);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   size_t len;
@@ -525,7 +525,7 @@ static int core_http_request(lua_State *L) {
   return 0;
 }
 
-void gl_prims_http_install(lua_State *L, gl_policy *p) {
+void gl_prims_http_install(lua_State *L, gl_runtime *p) {
   lua_createtable(L, 0, 1);
   lua_pushlightuserdata(L, p);
   lua_pushcclosure(L, core_http_request, 1);

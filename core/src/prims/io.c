@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/policy.h"
+#include "runtime/runtime.h"
 
 typedef struct deferred {
   gl_link node; /* in gatelog_t.deferred */
@@ -63,11 +63,11 @@ void gl_io_handle_closed(gatelog_t *gl) {
 
 /* ---- the Lua references of an object ---------------------------------- */
 
-void gl_io_refs_init(gl_io_refs *r, gl_policy *p, int hold) {
+void gl_io_refs_init(gl_io_refs *r, gl_runtime *p, int hold) {
   r->policy = p;
   r->held = hold;
   r->self_ref = r->cb_ref = LUA_NOREF;
-  if (hold) gl_policy_ref(p);
+  if (hold) gl_rt_ref(p);
 }
 
 /* Replace the registry reference *ref by one to the value at idx. */
@@ -99,7 +99,7 @@ void gl_io_refs_call(gl_io_refs *r, int nargs, int keep) {
   /* Forgotten before the call, which releases it: the callback may set
    * another (a read started again), and r is not touched afterwards. */
   if (!keep) r->cb_ref = LUA_NOREF;
-  gl_policy_invoke(r->policy, ref, nargs, keep);
+  gl_rt_invoke(r->policy, ref, nargs, keep);
 }
 
 void gl_io_refs_answer(gl_io_refs *r, const char *err) {
@@ -121,7 +121,7 @@ void gl_io_refs_status(gl_io_refs *r, int err) {
 }
 
 void gl_io_refs_release(gl_io_refs *r) {
-  gl_policy *p = r->policy;
+  gl_runtime *p = r->policy;
   int held = r->held;
   /* No policy: released already, or its state is closing (a __gc), where
    * the registry goes with the state. */
@@ -131,7 +131,7 @@ void gl_io_refs_release(gl_io_refs *r) {
     luaL_unref(p->L, LUA_REGISTRYINDEX, r->cb_ref);
   }
   gl_io_refs_init(r, NULL, 0);
-  if (held) gl_policy_unref(p);
+  if (held) gl_rt_unref(p);
 }
 
 /* ---- results known at once ------------------------------------------- */
@@ -172,7 +172,7 @@ int gl_io_push_error(lua_State *L, int err) {
   return 2;
 }
 
-void gl_io_check_usable(lua_State *L, gl_policy *p) {
+void gl_io_check_usable(lua_State *L, gl_runtime *p) {
   if (!p->loaded) luaL_error(L, "I/O cannot start while the script loads; start it from send or a callback");
   if (gl_closing(p->gl)) luaL_error(L, "gatelog is closed");
 }

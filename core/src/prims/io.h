@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "internal.h"
+#include "runtime/runtime.h"
 
 typedef struct gl_io gl_io;
 typedef void (*gl_io_abandon_fn)(gl_io *io);
@@ -52,7 +53,7 @@ void gl_ios_abandon(gatelog_t *gl);
  * state open until the callback has run (a reload does not lose it).
  * gl_io_refs_release lets go of all of it; nothing else does. */
 typedef struct gl_io_refs {
-  gl_policy *policy; /* NULL once released, or once its state is closing */
+  gl_runtime *policy; /* NULL once released, or once its state is closing */
   int held;          /* a policy reference is held */
   int self_ref;      /* the script's object, or LUA_NOREF */
   int cb_ref;        /* the callback, or LUA_NOREF */
@@ -60,7 +61,7 @@ typedef struct gl_io_refs {
 
 /* No Lua references yet; hold: take a policy reference (an operation
  * whose callback must run). */
-void gl_io_refs_init(gl_io_refs *r, gl_policy *p, int hold);
+void gl_io_refs_init(gl_io_refs *r, gl_runtime *p, int hold);
 /* Keep the value at idx of L (the calling thread of the policy's state)
  * as the object, or the function there as the callback in place of the
  * one kept before; nil or none at idx keeps no callback. */
@@ -108,19 +109,26 @@ int gl_io_push_error(lua_State *L, int err);
 /* Raise unless p may start I/O now: not while its chunk runs or its
  * checks run at load (a load that fails must leave nothing behind), not
  * once the core is finishing its close. */
-void gl_io_check_usable(lua_State *L, gl_policy *p);
+void gl_io_check_usable(lua_State *L, gl_runtime *p);
 
 /* A Lua string argument that must not be empty; raises otherwise. */
 const char *gl_io_check_host(lua_State *L, int idx);
 /* A port argument 1..65535; raises otherwise. */
 int gl_io_check_port(lua_State *L, int idx);
 
+/* file_append.c: append on the thread pool, in call order per path; with
+ * max_bytes and keep, rotate the file first if the append would take it
+ * past max_bytes (max_bytes = 0: never). On 0 the append owns cb_ref (the
+ * callback's registry reference); on UV_ENOMEM the caller still does. */
+int gl_file_append(gatelog_t *gl, gl_runtime *p, const char *path, const char *data,
+                   size_t len, int cb_ref, uint64_t max_bytes, unsigned keep);
+
 /* The primitives of gatelog.core, each adding its functions to the
  * module table on top of L's stack (lua_core.c calls them). */
-void gl_prims_timer_install(lua_State *L, gl_policy *p);
-void gl_prims_compress_install(lua_State *L, gl_policy *p);
-void gl_prims_tcp_install(lua_State *L, gl_policy *p);
-void gl_prims_udp_install(lua_State *L, gl_policy *p);
-void gl_prims_http_install(lua_State *L, gl_policy *p);
+void gl_prims_timer_install(lua_State *L, gl_runtime *p);
+void gl_prims_compress_install(lua_State *L, gl_runtime *p);
+void gl_prims_tcp_install(lua_State *L, gl_runtime *p);
+void gl_prims_udp_install(lua_State *L, gl_runtime *p);
+void gl_prims_http_install(lua_State *L, gl_runtime *p);
 
 #endif

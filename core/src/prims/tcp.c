@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "prims/io.h"
-#include "policy/policy.h"
+#include "runtime/runtime.h"
 
 #define CONN_MT "gatelog.tcp"
 #define READ_CHUNK 65536
@@ -181,7 +181,7 @@ static conn *check_conn(lua_State *L) {
 }
 
 static int core_connect(lua_State *L) {
-  gl_policy *p = lua_touserdata(L, lua_upvalueindex(1));
+  gl_runtime *p = lua_touserdata(L, lua_upvalueindex(1));
   const char *host = gl_io_check_host(L, 1);
   int port = gl_io_check_port(L, 2);
   luaL_checktype(L, 3, LUA_TFUNCTION);
@@ -353,7 +353,7 @@ static int conn_tostring(lua_State *L) {
   return 1;
 }
 
-void gl_prims_tcp_install(lua_State *L, gl_policy *p) {
+void gl_prims_tcp_install(lua_State *L, gl_runtime *p) {
   static const luaL_Reg methods[] = {{"write", conn_write},
                                      {"read", conn_read},
                                      {"read_stop", conn_read_stop},

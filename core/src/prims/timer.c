@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "prims/io.h"
-#include "policy/policy.h"
+#include "runtime/runtime.h"
 
 #define TIMER_MT "gatelog.timer"
 #define TIMER_MAX_S (365.0 * 86400)
@@ -50,7 +50,7 @@ static void stop(script_timer *t) {
 static void abandon(gl_io *io) { stop(GL_CONTAINER(io, script_timer, io)); }
 
 static int core_timer(lua_State *L) {
-  gl_policy *p = lua_touserdata(L, lua_upvalueindex(1));
+  gl_runtime *p = lua_touserdata(L, lua_upvalueindex(1));
   double secs = luaL_checknumber(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   if (!(secs >= 0 && secs <= TIMER_MAX_S)) return luaL_argerror(L, 1, "seconds must be from 0 to 365 days");
@@ -88,7 +88,7 @@ static int timer_stop(lua_State *L) {
   return 1;
 }
 
-void gl_prims_timer_install(lua_State *L, gl_policy *p) {
+void gl_prims_timer_install(lua_State *L, gl_runtime *p) {
   luaL_newmetatable(L, TIMER_MT);
   lua_newtable(L);
   lua_pushcfunction(L, timer_stop);

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "prims/io.h"
-#include "policy/policy.h"
+#include "runtime/runtime.h"
 
 #define DATAGRAM_MAX 65507 /* the largest UDP payload over IPv4 */
 
@@ -126,7 +126,7 @@ static uint32_t check_datagrams(lua_State *L, int idx, size_t *total) {
 }
 
 static int core_udp_send(lua_State *L) {
-  gl_policy *p = lua_touserdata(L, lua_upvalueindex(1));
+  gl_runtime *p = lua_touserdata(L, lua_upvalueindex(1));
   const char *host = gl_io_check_host(L, 1);
   int port = gl_io_check_port(L, 2);
   size_t total;
@@ -185,7 +185,7 @@ static int core_udp_send(lua_State *L) {
   return 0;
 }
 
-void gl_prims_udp_install(lua_State *L, gl_policy *p) {
+void gl_prims_udp_install(lua_State *L, gl_runtime *p) {
   lua_createtable(L, 0, 1);
   lua_pushlightuserdata(L, p);
   lua_pushcclosure(L, core_udp_send, 1);
