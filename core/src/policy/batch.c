@@ -1,8 +1,9 @@
-/* The batch that send receives, and its done: a table with the batch's
+/* send(batch, done): the call, the batch that send receives, and its done: a table with the batch's
  * fixed fields, fields built only when a script reads them (b.json,
  * b.ndjson, b.records), and a handle on the send request that b.json and
  * done go through. */
 #include <lauxlib.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "outbox/send.h"
@@ -161,7 +162,7 @@ static int send_gc(lua_State *L) {
   return 0;
 }
 
-void gl_batch_push(gl_policy *p, gl_batch *b, gl_send *s) {
+static void push_batch(gl_policy *p, gl_batch *b, gl_send *s) {
   lua_State *L = p->rt.L;
   char id[17];
   lua_createtable(L, 0, 6);
@@ -193,6 +194,24 @@ void gl_batch_push(gl_policy *p, gl_batch *b, gl_send *s) {
   lua_setmetatable(L, -2);
   lua_insert(L, -2); /* the table, then the handle */
   lua_pushcclosure(L, done, 1);
+}
+
+int gl_policy_send(gl_policy *p, gl_batch *b, gl_send *s, char **err) {
+  lua_State *L = p->rt.L;
+  int budget, status;
+  gl_rt_ref(&p->rt);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, p->fn_ref[GL_FN_SEND]);
+  push_batch(p, b, s);
+  status = gl_rt_call(&p->rt, 2, 0, &budget);
+  if (status != 0) {
+    const char *msg = lua_tostring(L, -1);
+    p->rt.gl->stats.send_errors++;
+    gl_rt_failed(&p->rt, &p->rl[GL_FN_SEND], "send", budget, "failed; batch will be retried");
+    *err = msg ? strndup(msg, gl_rt_first_line(msg)) : strdup("send raised");
+    lua_pop(L, 1);
+  }
+  gl_rt_unref(&p->rt);
+  return status ? -1 : 0;
 }
 
 void gl_batch_install(gl_policy *p) {

@@ -11,13 +11,12 @@
 
 static const char *const fn_names[GL_FN_COUNT] = {"filter", "enrich", "send"};
 
-/* Count and log a failed call of the script's function fn (its message
- * on the stack). */
+/* Count and log a failed filter or enrich call (its message on the
+ * stack). */
 static void failed(gl_policy *p, int fn, int budget, const char *what) {
   gatelog_stats_t *st = &p->rt.gl->stats;
   if (fn == GL_FN_FILTER) st->filter_errors++;
-  else if (fn == GL_FN_ENRICH) st->enrich_errors++;
-  else st->send_errors++;
+  else st->enrich_errors++;
   gl_rt_failed(&p->rt, &p->rl[fn], fn_names[fn], budget, what);
 }
 
@@ -214,21 +213,4 @@ int gl_policy_process(gl_policy *p, gl_record *r) {
   int keep = run_record(p, r, &p->rt.gl->extras, 0);
   gl_rt_unref(&p->rt);
   return keep;
-}
-
-int gl_policy_send(gl_policy *p, gl_batch *b, gl_send *s, char **err) {
-  lua_State *L = p->rt.L;
-  int budget, status;
-  gl_rt_ref(&p->rt);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, p->fn_ref[GL_FN_SEND]);
-  gl_batch_push(p, b, s);
-  status = gl_rt_call(&p->rt, 2, 0, &budget);
-  if (status != 0) {
-    const char *msg = lua_tostring(L, -1);
-    failed(p, GL_FN_SEND, budget, "failed; batch will be retried");
-    *err = msg ? strndup(msg, gl_rt_first_line(msg)) : strdup("send raised");
-    lua_pop(L, 1);
-  }
-  gl_rt_unref(&p->rt);
-  return status ? -1 : 0;
 }

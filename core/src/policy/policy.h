@@ -57,7 +57,7 @@ static inline void gl_policy_unref(gl_policy *p) { gl_rt_unref(&p->rt); }
  * failed enrich set) or dropped. */
 int gl_policy_process(gl_policy *p, gl_record *r);
 
-/* Call send(batch, done) for b through its send request s. Returns 0, or
+/* Call send(batch, done) for b through its send request s (batch.c). Returns 0, or
  * -1 if send raised (the error is counted, logged and in *err, malloc'd). */
 int gl_policy_send(gl_policy *p, gl_batch *b, gl_send *s, char **err);
 
@@ -72,11 +72,9 @@ void gl_view_install(gl_policy *p);
  * strings, numbers and booleans) as an array of `count` tables; 0, or -1
  * with nothing pushed if the text is not of that shape (records_decode.c). */
 int gl_records_decode(lua_State *L, const char *json, size_t len, int count);
-/* Create the batch metatable and the send handle's in the state, and push
- * send's two arguments for b: the batch table and done, both bound to s
- * (batch.c). */
+/* Create the batch metatable and the send handle's in the state
+ * (batch.c, which also holds gl_policy_send). */
 void gl_batch_install(gl_policy *p);
-void gl_batch_push(gl_policy *p, gl_batch *b, gl_send *s);
 /* Push a new, unbound record view and return it. */
 gl_view *gl_view_new(lua_State *L, const gl_field_map *fields);
 
