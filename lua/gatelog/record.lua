@@ -5,10 +5,18 @@ local floor = math.floor
 
 local M = {}
 
+-- Whether x is a batch: the one send receives (a userdata whose locked
+-- metatable answers with its name), or a table shaped like one (with a
+-- payload), as a test or a replay may build.
+function M.is_batch(x)
+  if type(x) == "userdata" then return getmetatable(x) == "gatelog.batch" end
+  return type(x) == "table" and x.payload ~= nil
+end
+
 -- The records of x: x itself, or x.records when x is a batch.
 function M.of(x)
+  if M.is_batch(x) then return x.records end
   if type(x) ~= "table" then error("expected records or a batch, got " .. type(x), 3) end
-  if x.payload ~= nil then return x.records end
   return x
 end
 

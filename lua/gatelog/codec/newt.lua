@@ -5,11 +5,13 @@
 --
 --   local newt = require "gatelog.codec.newt"
 --   core.senders.control(newt.encode(batch), cb)   -- == batch.payload
+local record = require "gatelog.record"
+
 local M = { name = "newt", content_type = "text/plain" }
 
 function M.encode(x, opts)
   local _ = opts -- no options
-  if type(x) == "table" and x.payload ~= nil then return x.payload end
+  if record.is_batch(x) then return x.payload end
   error("the newt codec is the core's own payload: give it the batch, not its records", 2)
 end
 
