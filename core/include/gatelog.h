@@ -230,6 +230,9 @@ typedef struct gatelog_stats_s {
   uint64_t memory_exceeded;   /* script calls stopped by script_memory_max */
   uint64_t records_dropped_on_error; /* dropped by on_script_error = drop */
   uint64_t sends_timed_out;   /* sends not answered within send_timeout_ms */
+  uint64_t sends_raised_after_io; /* send raised after it started I/O: the batch
+                                     waits for its done (or the timeout) instead
+                                     of a retry that could deliver it twice */
   uint64_t reloads;           /* successful reloads */
   uint64_t reload_failures;
   uint64_t script_loaded_ns;  /* wall clock of the last successful load */

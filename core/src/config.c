@@ -61,7 +61,9 @@ static int key(lua_State *L, const char *k, gl_config *cfg, gatelog_t *gl) {
 }
 
 int gl_config_apply_table(lua_State *L, int idx, gl_config *cfg, gatelog_t *gl) {
-  lua_getfield(L, idx, "config");
+  /* Raw, as every read of what the script returned: no metamethod runs. */
+  lua_pushliteral(L, "config");
+  lua_rawget(L, idx);
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     return 0;

@@ -445,7 +445,7 @@ static const struct {
     STAT(records_queued),   STAT(batches_queued),   STAT(batches_inflight),
     STAT(lost_on_close),    STAT(done_ignored),     STAT(callback_errors),
     STAT(budget_exceeded),  STAT(memory_exceeded),  STAT(records_dropped_on_error),
-    STAT(sends_timed_out),  STAT(reloads),          STAT(reload_failures),
+    STAT(sends_timed_out), STAT(sends_raised_after_io),  STAT(reloads),          STAT(reload_failures),
     STAT(script_loaded_ns), STAT(script_memory),    STAT(script_states),
     STAT(batches_rejected), STAT(records_rejected),
 };

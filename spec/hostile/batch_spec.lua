@@ -101,6 +101,17 @@ return {
     assert.is_true(b.kept_payload)
   end)
 
+  it("shares gatelog's locked metatables: a script's object cannot be given a __gc", function()
+    local ok, res = probe_result([[function(b)
+      local t = require("gatelog.core").timer(3600, function() end)
+      local set = pcall(setmetatable, t, { __gc = function() while true do end end })
+      t:stop()
+      return tostring(getmetatable(t)) .. " " .. tostring(set)
+    end]])
+    assert.is_true(ok)
+    assert.equal("gatelog.timer false", res)
+  end)
+
   it("names done in its argument errors", function()
     local path = script([[
 local core = require "gatelog.core"

@@ -58,6 +58,7 @@ static const metric gatelog_metrics[] = {
     C(memory_exceeded, "Script calls stopped by the memory budget."),
     C(records_dropped_on_error, "Records dropped by on_script_error = drop."),
     C(sends_timed_out, "Sends not answered within the send timeout."),
+    C(sends_raised_after_io, "Sends that raised after starting I/O (left to their done)."),
     C(reloads, "Successful reloads."),
     C(reload_failures, "Failed reloads."),
     G(script_memory, "Bytes of Lua heap of the running script."),

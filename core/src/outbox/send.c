@@ -153,9 +153,19 @@ void gl_send_start(gatelog_t *gl, gl_batch *b) {
     if (start_override(gl, b) != 0) gl_send_answer(s, 0, "out of memory", NULL);
   } else {
     char *err = NULL;
+    gl_runtime *rt = &b->policy->rt;
+    gl_rt_ref(rt);
+    uint64_t started = rt->io_started;
     /* A send that raised after answering keeps its answer; one that
-     * closed the core has no batch left to answer. */
-    if (gl_policy_send(b->policy, b, s, &err) != 0 && in_flight(s)) gl_send_answer(s, 0, err, NULL);
+     * closed the core has no batch left to answer. One that raised after
+     * it started I/O (a request may be on its way with done in its
+     * callback) is not retried while that can still answer: done or the
+     * send timeout settles it, so a raise never sends a batch twice. */
+    if (gl_policy_send(b->policy, b, s, &err) != 0 && in_flight(s)) {
+      if (rt->io_started == started) gl_send_answer(s, 0, err, NULL);
+      else gl->stats.sends_raised_after_io++;
+    }
+    gl_rt_unref(rt);
     free(err);
   }
   gl_send_unref(s);

@@ -39,7 +39,9 @@ static int core_file_append(lua_State *L) {
     keep = (unsigned)k;
     lua_pop(L, 2);
   }
-  if (gl_closing(p->rt.gl)) return luaL_error(L, "gatelog is closed");
+  /* Not while the chunk or its checks run: a load that fails must leave
+   * no append behind holding its state. */
+  gl_io_check_usable(L, &p->rt);
   lua_pushvalue(L, 3);
   int ref = luaL_ref(L, LUA_REGISTRYINDEX);
   int err = gl_file_append(p->rt.gl, &p->rt, path, data, dlen, ref, max_bytes, keep);
@@ -96,13 +98,14 @@ static int sender_call(lua_State *L) {
   const char *payload = luaL_checklstring(L, 1, &len);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   gatelog_t *gl = p->rt.gl;
-  if (gl_closing(gl)) return luaL_error(L, "gatelog is closed");
+  gl_io_check_usable(L, &p->rt);
   gatelog_send_t *req = gl_host_send_new(gl, payload, len);
   if (req == NULL) return luaL_error(L, "out of memory");
   req->complete = sender_complete;
   req->release = sender_release;
   req->owner = p;
   gl_policy_ref(p);
+  p->rt.io_started++;
   lua_pushvalue(L, 2);
   req->cb_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   gl_host_send_call(req, s->fn, s->data);

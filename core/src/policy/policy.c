@@ -25,7 +25,10 @@ static void failed(gl_policy *p, int fn, int budget, const char *what) {
 
 static int take_function(gl_policy *p, int idx, int fn, int required) {
   lua_State *L = p->rt.L;
-  lua_getfield(L, idx, fn_names[fn]);
+  /* Raw: a returned table's __index would run script code here, outside
+   * any protected call and budget. */
+  lua_pushstring(L, fn_names[fn]);
+  lua_rawget(L, idx);
   if (lua_isnil(L, -1) && !required) {
     lua_pop(L, 1);
     p->fn_ref[fn] = LUA_NOREF;

@@ -67,7 +67,10 @@ void gl_io_refs_init(gl_io_refs *r, gl_runtime *p, int hold) {
   r->policy = p;
   r->held = hold;
   r->self_ref = r->cb_ref = LUA_NOREF;
-  if (hold) gl_rt_ref(p);
+  if (hold) {
+    gl_rt_ref(p);
+    p->io_started++;
+  }
 }
 
 /* Replace the registry reference *ref by one to the value at idx. */

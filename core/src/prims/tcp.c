@@ -367,6 +367,8 @@ void gl_prims_tcp_install(lua_State *L, gl_runtime *p) {
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, conn_tostring);
   lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, CONN_MT); /* locked: a script cannot give it a __gc */
+  lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
   lua_createtable(L, 0, 1);
   lua_pushlightuserdata(L, p);

@@ -94,6 +94,8 @@ void gl_prims_timer_install(lua_State *L, gl_runtime *p) {
   lua_pushcfunction(L, timer_stop);
   lua_setfield(L, -2, "stop");
   lua_setfield(L, -2, "__index");
+  lua_pushliteral(L, TIMER_MT); /* locked: a script cannot give it a __gc */
+  lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
   lua_pushlightuserdata(L, p);
   lua_pushcclosure(L, core_timer, 1);

@@ -25,6 +25,7 @@ typedef struct gl_runtime {
   int loaded;           /* it passed every check of its load: I/O may start */
   gl_budget budget;
   gl_ratelimit rl_callback;
+  uint64_t io_started;  /* asynchronous operations started with a callback */
   char *path;           /* the script's */
 } gl_runtime;
 
