@@ -185,6 +185,13 @@ void gl_outbox_seal(gatelog_t *gl) {
   if (b == NULL || b->count == 0) return;
   gl->open = NULL;
   gl_buf_append(&b->json, "]", 1); /* fits: the buffer keeps a spare byte */
+  /* The buffer grew by doubling: give back the slack (up to half of it)
+   * that a batch would otherwise hold through a whole outage. */
+  char *fit = realloc(b->json.data, b->json.len + 1);
+  if (fit) {
+    b->json.data = fit;
+    b->json.cap = b->json.len + 1;
+  }
   account(gl, b, b->json.len);
   b->seq = gl->next_seq++;
   if (gl_ids_next(&gl->ids, &b->id) != 0) b->id = b->seq ^ (uint64_t)(uintptr_t)b;
