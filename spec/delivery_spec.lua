@@ -134,7 +134,7 @@ describe("delivery", function()
     assert.matches("queue_max_records=30", line, 1, true)
     cap.mode = "ok"
     gl:flush()
-    assert.truthy(S.run_until(gl, function() return #cap.records == 30 end, 3))
+    assert.truthy(S.run_until(gl, function() return gl:stats().records_sent == 30 end, 3))
     local newest = {}
     for i = 31, 60 do newest[#newest + 1] = ids[i] end
     assert.same(newest, S.ids(cap.records))
@@ -157,7 +157,7 @@ describe("delivery", function()
     assert.is_true(st.bytes_queued > st.bytes_json)
     cap.mode = "ok"
     gl:flush()
-    assert.truthy(S.run_until(gl, function() return #cap.records == 1000 end, 10))
+    assert.truthy(S.run_until(gl, function() return gl:stats().records_sent == 1000 end, 10))
     assert.same(ids, S.ids(cap.records))
     assert.equal(0, gl:stats().bytes_queued)
   end)
