@@ -44,13 +44,12 @@ end
 -- Every id in the file exactly once, and nothing else.
 local function assert_once(path, ids)
   local count, lines = {}, 0
-  local f = assert(io.open(path))
-  for line in f:lines() do
-    local id = line:match('"sessionId":"(%x+)"')
-    count[id or "?"] = (count[id or "?"] or 0) + 1
+  for line in io.lines(path) do
+    -- sessionId is the first key: a substring is cheaper than a pattern.
+    local id = line:sub(1, 14) == '{"sessionId":"' and line:sub(15, 30) or "?"
+    count[id] = (count[id] or 0) + 1
     lines = lines + 1
   end
-  f:close()
   local missing, twice = 0, 0
   for _, id in ipairs(ids) do
     local c = count[id] or 0
