@@ -9,9 +9,10 @@
 --
 -- _bulk answers 200 even when items failed: the answer is read item by
 -- item. Created (201) and already there (409, a retry) count as
--- delivered; 429 and 5xx items retry the batch (the ones already created
--- then answer 409); other failures are logged, and drop the batch for good
--- if no item of it was created.
+-- delivered; items whose status can pass (http.classify's retries: 429,
+-- 5xx, a 403 read-only block, a 404 missing index) retry the batch (the
+-- ones already created then answer 409); other failures are logged, and
+-- drop the batch for good if no item of it was created.
 local core = require "gatelog.core"
 local cjson = require "cjson.safe"
 local http = require "gatelog.transport.http"
@@ -25,7 +26,7 @@ local function check(res, done)
   for _, item in ipairs(items) do
     local r = item.create or item.index or {}
     local st = tonumber(r.status) or 0
-    if st == 429 or st >= 500 then
+    if st >= 300 and st ~= 409 and http.classify(st) == "retry" then
       retry = retry + 1
     elseif st >= 300 and st ~= 409 then
       failed = failed + 1

@@ -6,8 +6,9 @@
 --   url   GATELOG_URL   the endpoint (default http://127.0.0.1:8080/ingest)
 --   auth  GATELOG_AUTH  the Authorization header, e.g. "Bearer abc" (default none)
 --   gzip  GATELOG_GZIP  "1" to send Content-Encoding: gzip (default on)
--- 408, 429 and 5xx answers and connection errors are retried (Retry-After
--- honoured); other 4xx drop the batch (batches_rejected) with a log line.
+-- Answers that can pass (408, 425, 429, 5xx, a redirect, 401, 403, 404)
+-- and connection errors are retried (Retry-After honoured); other 4xx drop
+-- the batch (batches_rejected) with a log line.
 local http = require "gatelog.transport.http"
 
 local settings = {

@@ -66,7 +66,7 @@ describe("delivery", function()
   end)
 
   it("retries a failing sink, oldest first, and delivers every record once", function()
-    gl, cap, logs = S.new({ batch_max = 10, flush_interval = 0.05, queue_max = 1000 })
+    gl, cap, logs = S.new({ batch_max = 10, flush_interval = 0.05, queue_max = 1000, retry_max = 0.05 })
     cap.mode = "fail"
     local ids = end_sessions(gl, 30)
     assert.truthy(S.run_until(gl, function() return gl:stats().batches_retried >= 3 end, 3))
@@ -100,7 +100,7 @@ describe("delivery", function()
   end)
 
   it("keeps the batch id across retries", function()
-    gl, cap = S.new({ batch_max = 5, flush_interval = 0.03 })
+    gl, cap = S.new({ batch_max = 5, flush_interval = 0.03, retry_max = 0.03 })
     cap.mode = "hold"
     end_sessions(gl, 5)
     assert.truthy(S.run_until(gl, function() return #cap.held == 1 end))
@@ -116,28 +116,70 @@ describe("delivery", function()
     assert.truthy(S.run_until(gl, function() return gl:stats().batches_sent == 1 end))
   end)
 
-  it("drops the oldest batches past queue_max, counts them and says so", function()
-    gl, cap, logs = S.new({ batch_max = 10, queue_max = 30, flush_interval = 60 })
-    cap.mode = "fail"
-    local ids = {}
-    for _ = 1, 6 do
-      for _, id in ipairs(end_sessions(gl, 10)) do ids[#ids + 1] = id end
-      gl:run(0.01)
-    end
+  it("caps the records waiting again after a failed send at queue_max, oldest first, and says so", function()
+    gl, cap, logs = S.new({ batch_max = 10, queue_max = 30, max_inflight = 6, flush_interval = 60, retry_max = 60 })
+    cap.mode = "hold"
+    local ids = end_sessions(gl, 60)
+    assert.truthy(S.run_until(gl, function() return #cap.held == 6 end))
+    cap.release(false) -- six batches fail together: 60 records wait again
+    assert.truthy(S.run_until(gl, function() return gl:stats().batches_failed == 6 end))
     local st = gl:stats()
     assert.equal(30, st.records_dropped)
     assert.equal(3, st.batches_dropped)
-    assert.is_true(st.records_queued <= 30)
+    assert.equal(30, st.records_retrying)
+    assert.equal(30, st.records_queued)
     local line
     for _, l in ipairs(logs) do line = line or (l.level == "warn" and l.msg:match(".*dropped the %d+ oldest records.*")) end
     assert.truthy(line)
     assert.matches("queue_max_records=30", line, 1, true)
     cap.mode = "ok"
     gl:flush()
-    assert.truthy(S.run_until(gl, function() return #cap.records == 30 end, 3))
+    assert.truthy(S.run_until(gl, function() return gl:stats().records_sent == 30 end, 3))
     local newest = {}
     for i = 31, 60 do newest[#newest + 1] = ids[i] end
     assert.same(newest, S.ids(cap.records))
+    assert.equal(0, gl:stats().records_retrying)
+  end)
+
+  it("never drops a batch for queue_max before the sink was offered it", function()
+    gl, cap = S.new({ batch_max = 10, queue_max = 10, max_inflight = 1, flush_interval = 60, retry_max = 60 })
+    cap.mode = "fail"
+    local ids = end_sessions(gl, 1000)
+    assert.truthy(S.run_until(gl, function()
+      local st = gl:stats()
+      return st.batches_failed == 1 and st.bytes_compressed > 0 and st.batches_queued == 100
+    end))
+    gl:run(0.05)
+    local st = gl:stats()
+    assert.equal(0, st.records_dropped)
+    assert.equal(10, st.records_retrying) -- the one batch the sink was offered
+    assert.equal(1000, st.records_queued)
+    assert.is_true(st.bytes_queued > st.bytes_json)
+    cap.mode = "ok"
+    gl:flush()
+    assert.truthy(S.run_until(gl, function() return gl:stats().records_sent == 1000 end, 10))
+    assert.same(ids, S.ids(cap.records))
+    assert.equal(0, gl:stats().bytes_queued)
+  end)
+
+  it("probes a failing sink with one send at a time, then sends max_inflight again", function()
+    gl, cap = S.new({ batch_max = 5, max_inflight = 4, flush_interval = 60, retry_max = 60 })
+    cap.mode = "hold"
+    end_sessions(gl, 40)
+    assert.truthy(S.run_until(gl, function() return #cap.held == 4 end))
+    cap.release(false)
+    assert.truthy(S.run_until(gl, function() return gl:stats().batches_failed == 4 end))
+    assert.is_true(gl:stats().retry_wait_ms > 0)
+    gl:flush() -- retry now
+    gl:run(0.05)
+    assert.equal(1, #cap.held)
+    assert.equal(1, gl:stats().batches_inflight)
+    cap.release(true)
+    assert.truthy(S.run_until(gl, function() return #cap.held == 4 end))
+    assert.equal(0, gl:stats().retry_wait_ms)
+    cap.mode = "ok"
+    cap.release(true)
+    assert.truthy(S.run_until(gl, function() return gl:stats().batches_sent == 8 end))
   end)
 
   it("ignores a second done", function()
@@ -152,7 +194,7 @@ describe("delivery", function()
   end)
 
   it("retries a batch whose send raised", function()
-    gl, cap, logs = S.new({ script = S.fixture("send_raises.lua"), batch_max = 5, flush_interval = 0.02 })
+    gl, cap, logs = S.new({ script = S.fixture("send_raises.lua"), batch_max = 5, flush_interval = 0.02, retry_max = 0.02 })
     local ids = end_sessions(gl, 10)
     assert.truthy(S.run_until(gl, function() return #cap.records == 10 end, 3))
     assert.same(ids, S.ids(cap.records))
@@ -165,7 +207,7 @@ describe("delivery", function()
   end)
 
   it("turns a dropped, unanswered reply into a failure and retries", function()
-    gl, cap = S.new({ batch_max = 5, flush_interval = 0.02 })
+    gl, cap = S.new({ batch_max = 5, flush_interval = 0.02, retry_max = 0.02 })
     cap.mode = "hold"
     end_sessions(gl, 5)
     assert.truthy(S.run_until(gl, function() return #cap.held == 1 end))

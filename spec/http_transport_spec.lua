@@ -12,7 +12,7 @@ local function new(script, url, opts)
   servers.setenv("GATELOG_URL", url)
   servers.setenv("GATELOG_AUTH", "Bearer s3cret")
   opts = opts or {}
-  opts.script = S.src .. "/scripts/" .. script
+  opts.script = script:find("/", 1, true) and script or S.src .. "/scripts/" .. script
   opts.access_log = false
   opts.lua_path = S.src .. "/lua/?.lua;" .. S.src .. "/lua/?/init.lua"
   local logs = {}
@@ -178,6 +178,44 @@ describe("http transport", function()
     assert.equal(0, st.batches_rejected)
   end)
 
+  it("answers that can pass are retried until the batch is delivered, never dropped", function()
+    gl = new("http-ndjson.lua", c.url .. "/ingest", { retry_max = 0.02 })
+    local answers = { 408, 425, 429, 500, 503, 302, 401, 403, 404 }
+    c.respond = function()
+      local st = table.remove(answers, 1)
+      return st or 200, {}, st and "not now" or ""
+    end
+    two_sessions(gl)
+    assert.truthy(servers.run_until(gl, { c }, function() return gl:stats().records_sent == 2 end, 15))
+    assert.equal(10, #c.requests)
+    for _, req in ipairs(c.requests) do assert.equal(c.requests[1].headers["x-gatelog-batch"], req.headers["x-gatelog-batch"]) end
+    local st = gl:stats()
+    assert.equal(9, st.batches_failed)
+    assert.equal(0, st.batches_rejected)
+  end)
+
+  it("a redirect loop and a connection reset are retried", function()
+    local fixture = S.fixture("http_follow.lua")
+    gl = new(fixture, c.url .. "/ingest", { retry_max = 0.02 })
+    local hangups, loops = 1, 8 -- two attempts end in a loop of 1 + 3 redirects
+    c.respond = function(req)
+      if hangups > 0 then
+        hangups = hangups - 1
+        return nil
+      end
+      if loops > 0 then
+        loops = loops - 1
+        return 302, { Location = req.path }, ""
+      end
+      return 200, {}, ""
+    end
+    two_sessions(gl)
+    assert.truthy(servers.run_until(gl, { c }, function() return gl:stats().records_sent == 2 end, 15))
+    local st = gl:stats()
+    assert.equal(3, st.batches_failed)
+    assert.equal(0, st.batches_rejected)
+  end)
+
   it("a 400 is not retried: the batch is dropped, counted and logged with the answer", function()
     local logs
     gl, logs = new("http-ndjson.lua", c.url .. "/ingest")
@@ -224,7 +262,9 @@ describe("http transport helpers", function()
 
   it("classifies statuses", function()
     assert.equal("ok", http.classify(204))
-    for _, st in ipairs({ 408, 429, 500, 502, 503, 504 }) do assert.equal("retry", http.classify(st)) end
-    for _, st in ipairs({ 400, 401, 403, 404, 413, 301 }) do assert.equal("permanent", http.classify(st)) end
+    for _, st in ipairs({ 301, 302, 307, 308, 401, 403, 404, 408, 425, 429, 500, 502, 503, 504 }) do
+      assert.equal("retry", http.classify(st))
+    end
+    for _, st in ipairs({ 400, 405, 411, 413, 415, 422 }) do assert.equal("permanent", http.classify(st)) end
   end)
 end)

@@ -6,6 +6,32 @@ local gatelog = require "gatelog"
 local S = require "support"
 local servers = require "servers"
 
+describe("redis error replies", function()
+  local redis
+  setup(function()
+    package.loaded["gatelog.core"] = {}
+    redis = require "gatelog.transport.redis"
+  end)
+  teardown(function()
+    package.loaded["gatelog.core"] = nil
+    package.loaded["gatelog.transport.redis"] = nil
+    package.loaded["gatelog.transport.conn"] = nil
+  end)
+
+  it("fail for good only where retrying cannot help", function()
+    for _, e in ipairs({ "WRONGTYPE Operation against a key holding the wrong kind of value",
+      "ERR unknown command 'XADD'", "ERR syntax error" }) do
+      assert.is_true(redis.permanent(e), e)
+    end
+    for _, e in ipairs({ "OOM command not allowed", "LOADING Redis is loading", "BUSY running a script",
+      "MOVED 3999 127.0.0.1:6381", "ASK 3999 127.0.0.1:6381", "NOAUTH Authentication required.",
+      "WRONGPASS invalid username-password pair", "MISCONF Redis is configured to save RDB snapshots",
+      "READONLY You can't write against a read only replica.", "ERR max number of clients reached" }) do
+      assert.is_false(redis.permanent(e), e)
+    end
+  end)
+end)
+
 if not (servers.have("redis-server") and servers.have("redis-cli")) then
   describe("redis streams", function()
     pending("redis-server is not installed (Debian package redis-server, in dev/packages.txt): skipped")

@@ -39,7 +39,8 @@ end
 -- ---- HTTP collector ---------------------------------------------------------
 -- Records every request { method, path, headers (lowercased names), body }
 -- and answers with collector.respond(req) -> status, headers, body
--- (default 200). HTTP/1.1 with keep-alive, Content-Length bodies.
+-- (default 200); a nil status hangs up without an answer (the client sees
+-- a reset). HTTP/1.1 with keep-alive, Content-Length bodies.
 function M.http()
   local srv = assert(socket.bind("127.0.0.1", 0))
   srv:settimeout(0)
@@ -77,6 +78,10 @@ function M.http()
         if not req then break end
         self.requests[#self.requests + 1] = req
         local status, headers, body = self.respond(req)
+        if status == nil then
+          cl.hung_up = true
+          break
+        end
         body = body or ""
         local out = { ("HTTP/1.1 %d X\r\nContent-Length: %d\r\n"):format(status, #body) }
         for k, v in pairs(headers or {}) do out[#out + 1] = k .. ": " .. v .. "\r\n" end
@@ -85,7 +90,7 @@ function M.http()
         cl.sock:send(table.concat(out))
         cl.sock:settimeout(0)
       end
-      if err == "closed" then
+      if err == "closed" or cl.hung_up then
         cl.sock:close()
         table.remove(self.clients, i)
       end

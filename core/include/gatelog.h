@@ -104,9 +104,18 @@ typedef struct gatelog_options_s {
                                    at least 1 */
   uint32_t batch_max_records;   /* seal as soon as this many wait; default 100;
                                    at least 1 */
-  uint32_t queue_max_records;   /* records held unacknowledged before the oldest
-                                   batches are dropped; default 500; must be
-                                   >= batch_max_records */
+  uint32_t queue_max_records;   /* records waiting again after a failed send
+                                   (the reference's cap) before the oldest of
+                                   those batches are dropped; default 500; must
+                                   be >= batch_max_records. Records the
+                                   pipeline has not offered to send yet never
+                                   count here */
+  uint64_t queue_max_bytes;     /* bytes of batches held, not yet acknowledged
+                                   (their JSON, and their payload once
+                                   compressed; the open batch too), before the
+                                   oldest batches are dropped: the memory
+                                   budget that rides out a sink outage;
+                                   default 256 MiB; 1 MiB to 10^12 */
   uint64_t udp_idle_timeout_ms; /* end a UDP session this long after its last
                                    activity; default 120000; at least 1 */
   int compression_level;        /* 0..9; default 6 */
@@ -141,6 +150,11 @@ typedef struct gatelog_options_s {
                                    failed */
   uint64_t send_timeout_ms;     /* a send not answered this long is failed
                                    and retried; default 30000; at least 1 */
+  uint64_t retry_max_ms;        /* the backoff between retries of a failing
+                                   sink starts at 1 s and doubles up to this,
+                                   each wait drawn from [step/2, step]; a
+                                   sink's Retry-After may ask for longer;
+                                   default 5000; 10 to 3600000 */
   int watch;                    /* nonzero: reload when the script file
                                    changes; default 0 */
   /* For tools that replay recorded traffic or try a policy offline. */
@@ -215,9 +229,10 @@ typedef struct gatelog_stats_s {
   uint64_t batches_sent;      /* acknowledged with done(true) */
   uint64_t batches_failed;    /* done(false, err) or send raised */
   uint64_t batches_retried;   /* sends of a batch after its first */
-  uint64_t batches_dropped;   /* dropped by the queue cap */
+  uint64_t batches_dropped;   /* dropped for room (queue_max_records,
+                                 queue_max_bytes) or a failed compression */
   uint64_t records_sent;      /* records in acknowledged batches */
-  uint64_t records_dropped;   /* records in batches dropped by the queue cap */
+  uint64_t records_dropped;   /* records in those batches */
   uint64_t bytes_json;        /* JSON bytes of sealed batches, before compression */
   uint64_t bytes_compressed;  /* zlib bytes of sealed batches */
   uint64_t records_queued;    /* records held now, not yet acknowledged */
@@ -243,6 +258,14 @@ typedef struct gatelog_stats_s {
                                  the sink refused them for good (also
                                  counted in batches_failed) */
   uint64_t records_rejected;  /* records in those batches */
+  uint64_t bytes_queued;      /* bytes held now against queue_max_bytes */
+  uint64_t records_retrying;  /* records held now in batches waiting again
+                                 after a failed send: what queue_max_records
+                                 caps */
+  uint64_t retry_wait_ms;     /* the wait before the next retry of a failing
+                                 sink, as the backoff (with its jitter) or the
+                                 sink's Retry-After set it; 0 once a send
+                                 succeeds */
 } gatelog_stats_t;
 
 /* Which script is running, for operators. */

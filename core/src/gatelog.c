@@ -58,6 +58,7 @@ static void close_handles(gatelog_t *gl) {
       (uv_handle_t *)&gl->flush_timer, (uv_handle_t *)&gl->expiry_timer,
       (uv_handle_t *)&gl->retry_timer, (uv_handle_t *)&gl->close_timer,
       (uv_handle_t *)&gl->send_timer,  (uv_handle_t *)&gl->watch_timer,
+      (uv_handle_t *)&gl->drop_timer,
       (uv_handle_t *)&gl->watch_dir,   (uv_handle_t *)&gl->watch_file,
       (uv_handle_t *)&gl->pump_idle,   (uv_handle_t *)&gl->workers.wake_loop};
   gl->phase = GL_CLOSING_HANDLES;
@@ -76,7 +77,8 @@ void gl_apply_config(gatelog_t *gl, const gl_config *next) {
   gl_expiry_rearm(gl);
   if (next->max_sessions != old.max_sessions) gl_sessions_fit(gl);
   if (gl->open && gl->open->count >= next->batch_max_records) gl_outbox_seal(gl);
-  if (next->queue_max_records < old.queue_max_records) gl_outbox_enforce_cap(gl);
+  if (next->queue_max_records < old.queue_max_records || next->queue_max_bytes < old.queue_max_bytes)
+    gl_outbox_enforce_cap(gl);
   if (next->send_timeout_ms != old.send_timeout_ms) gl_outbox_check_timeouts(gl);
   if (next->watch != old.watch) gl_watch_set(gl, next->watch);
   gl_schedule_pump(gl);
@@ -141,6 +143,7 @@ int gatelog_new(uv_loop_t *loop, const gatelog_options_t *opts, gatelog_t **out)
   init_timer(gl, &gl->close_timer);
   init_timer(gl, &gl->send_timer);
   init_timer(gl, &gl->watch_timer);
+  init_timer(gl, &gl->drop_timer);
   uv_ref((uv_handle_t *)&gl->close_timer); /* a close in progress keeps the loop */
   uv_fs_event_init(loop, &gl->watch_dir);
   uv_fs_event_init(loop, &gl->watch_file);
@@ -209,6 +212,7 @@ static void maybe_teardown(gatelog_t *gl) {
 
 /* Everything was delivered, or the deadline came: stop sending. */
 static void finish(gatelog_t *gl) {
+  gl_drops_report(gl);
   uint64_t lost = gl->table.count + gl_outbox_abandon(gl);
   gl->stats.lost_on_close = lost;
   if (lost)
@@ -225,8 +229,9 @@ static void finish(gatelog_t *gl) {
   maybe_teardown(gl);
 }
 
-/* End open sessions while the queue has room, so that closing a large
- * table never holds more than queue_max_records records at once. */
+/* End open sessions while fewer than queue_max_records records are held,
+ * so that closing a large table never holds more at once. This paces the
+ * drain; it never drops a record. */
 static void drain_step(gatelog_t *gl) {
   int budget = DRAIN_PER_TICK;
   while (gl->table.count > 0 && gl->stats.records_queued < gl->cfg.queue_max_records) {

@@ -47,6 +47,8 @@ typedef struct gl_batch {
   uint32_t attempt;
   int state;
   int dropped;           /* dropped while compressing: freed when it ends */
+  int retrying;          /* a send of it failed: counted in records_retrying */
+  uint64_t held;         /* its bytes counted in bytes_queued */
   int ok;                /* the answer, for GL_BATCH_ANSWERED */
   char *err;             /* the failure, for GL_BATCH_ANSWERED */
   gl_buf json;           /* "[{...},{...}]" */
@@ -119,8 +121,9 @@ struct gatelog_s {
   gl_link send_answers;    /* host sends answered, callbacks to run */
   uint64_t next_seq;
   uint32_t ninflight;
-  uint64_t backoff_ms;
+  uint64_t backoff_ms;     /* the backoff's step, before jitter; 0: sends succeed */
   uint64_t retry_at_ms;    /* no send starts before this loop time */
+  int sink_failing;        /* the last answer was a failure: one send at a time */
   unsigned pending_work;   /* thread-pool requests not yet completed */
   gl_link ios;             /* script I/O open (io.c), file appends and
                               compressions too: abandoned by the close */
@@ -134,6 +137,7 @@ struct gatelog_s {
   uv_timer_t retry_timer;
   uv_timer_t close_timer;
   uv_timer_t send_timer;   /* send_timeout_ms of the oldest send in flight */
+  uv_timer_t drop_timer;   /* a second after the last drop: the total (drops.c) */
   uv_timer_t watch_timer;  /* lets a burst of file events settle */
   uv_fs_event_t watch_dir;
   uv_fs_event_t watch_file;
@@ -150,6 +154,10 @@ struct gatelog_s {
   gatelog_stats_t stats;
   gl_ratelimit rl_overflow;
   uint64_t overflow_pending;  /* records dropped since the last overflow line */
+  struct {
+    uint64_t first_ms;        /* loop time of the first drop of this run of drops */
+    uint64_t records, batches;
+  } drops;                    /* since the last total line */
   gl_extras extras;           /* reused for each record */
   char *last_reload_error;    /* NULL: the last reload succeeded */
   char last_error[1024];
@@ -190,8 +198,16 @@ void gl_outbox_pump(gatelog_t *gl);
 uint64_t gl_outbox_abandon(gatelog_t *gl);
 /* A batch came back from the compression threads. */
 void gl_outbox_compressed(gatelog_t *gl, gl_batch *b, int status);
-/* Drop the oldest batches while more than queue_max records are held. */
+/* Drop the oldest batches while more than queue_max_records records wait
+ * again after a failed send, or more than queue_max_bytes bytes are held. */
 void gl_outbox_enforce_cap(gatelog_t *gl);
+
+/* drops.c: records dropped for room. Count them (stats, and the run of
+ * drops that the total line reports); with `why` ("queue over ..."), also
+ * the warning, at most once a second. */
+void gl_drops_count(gatelog_t *gl, uint64_t records, uint64_t batches, const char *why);
+/* Log the total of the drops not reported yet, if any (the close). */
+void gl_drops_report(gatelog_t *gl);
 /* Fail sends older than send_timeout_ms and arm the timer for the next. */
 void gl_outbox_check_timeouts(gatelog_t *gl);
 

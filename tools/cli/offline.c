@@ -53,9 +53,12 @@ int cli_offline_open(cli_offline *o, const cli_offline_options *opts, cli_batch_
   /* Batches are sealed by the caller on its own clock (gatelog_flush), so
    * the core's real-time flush timer is set not to fire. And every batch
    * is captured before the next event: a deep queue only matters when one
-   * clock step ends many sessions at once, and then nothing is dropped. */
+   * clock step ends many sessions at once, and then nothing is dropped:
+   * neither limit of the queue (records after a failed send, bytes held)
+   * may bind. */
   go.flush_interval_ms = 365ull * 86400 * 1000;
   go.queue_max_records = 1000000000;
+  go.queue_max_bytes = 1000000000000ull;
   if (gatelog_new(&o->loop, &go, &o->gl) != 0) {
     uv_loop_close(&o->loop);
     return -1;

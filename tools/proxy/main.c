@@ -53,10 +53,21 @@ static void on_gatelog_closed(gatelog_t *gl, void *data) {
   proxy *p = data;
   gatelog_stats_t st;
   gatelog_stats(gl, &st);
-  p->exit_code = st.lost_on_close ? 1 : 0;
-  px_log(p, st.lost_on_close ? GATELOG_LOG_ERROR : GATELOG_LOG_INFO,
-         "stopped: %llu records sent, %llu lost", (unsigned long long)st.records_sent,
-         (unsigned long long)st.lost_on_close);
+  /* Every record not delivered counts, whenever it was lost: dropped for
+   * room while the sink failed, refused by the sink for good, or still
+   * held at the drain deadline. */
+  uint64_t lost = st.records_dropped + st.records_rejected + st.lost_on_close;
+  p->exit_code = lost ? 1 : 0;
+  if (lost == 0)
+    px_log(p, GATELOG_LOG_INFO, "stopped: %llu records sent, 0 lost",
+           (unsigned long long)st.records_sent);
+  else
+    px_log(p, GATELOG_LOG_ERROR,
+           "stopped: %llu records sent, %llu lost (%llu dropped during the run, %llu refused by "
+           "the sink, %llu not delivered by the drain deadline)",
+           (unsigned long long)st.records_sent, (unsigned long long)lost,
+           (unsigned long long)st.records_dropped, (unsigned long long)st.records_rejected,
+           (unsigned long long)st.lost_on_close);
   p->gl = NULL;
   close_signals();
 }

@@ -1,7 +1,11 @@
 /* Batches from the first record to the acknowledgement: the open batch,
  * sealing, compression on gatelog's own threads, sends in seal order with up to
- * max_inflight at once, answers, retry with backoff, and the queue cap
- * that drops the oldest batches.
+ * max_inflight at once, answers, retry with backoff, and the two limits
+ * that drop the oldest batches: queue_max_records (records waiting again
+ * after a failed send, as the reference counts them) and queue_max_bytes
+ * (the memory budget). A batch the pipeline has not reached yet (open,
+ * sealed, compressing, ready for its first send) only ever counts against
+ * the budget, so a burst never loses records to a healthy sink.
  *
  * The outbox list holds every sealed batch until it is acknowledged, in
  * seal order; a disk spool can later persist a batch when it is sealed
@@ -38,10 +42,18 @@ static void batch_free(gl_batch *b) {
   free(b);
 }
 
+/* b now holds `held` bytes against queue_max_bytes. */
+static void account(gatelog_t *gl, gl_batch *b, uint64_t held) {
+  gl->stats.bytes_queued += held - b->held;
+  b->held = held;
+}
+
 /* Remove an unacknowledged batch from the queue's accounting. */
 static void forget(gatelog_t *gl, gl_batch *b) {
   gl->stats.records_queued -= b->count;
   gl->stats.batches_queued--;
+  gl->stats.bytes_queued -= b->held;
+  if (b->retrying) gl->stats.records_retrying -= b->count;
   gl_list_remove(&b->node);
 }
 
@@ -59,32 +71,48 @@ static void release(gatelog_t *gl, gl_batch *b) {
   batch_free(b);
 }
 
-/* Drop whole batches, oldest first, until the records held fit the cap.
- * Batches in flight are the sender's now and are not dropped. */
-void gl_outbox_enforce_cap(gatelog_t *gl) {
-  uint64_t dropped = 0, batches = 0;
+/* Batches in flight are the sender's now: no limit drops them. */
+static int droppable(const gl_batch *b) {
+  return b->state != GL_BATCH_INFLIGHT && b->state != GL_BATCH_ANSWERED;
+}
+
+/* Drop whole batches, oldest first (with retrying_only, of those waiting
+ * again after a failed send), while `over` holds; count them, say why. */
+static void drop_oldest(gatelog_t *gl, int (*over)(const gatelog_t *), int retrying_only,
+                        const char *why) {
+  uint64_t records = 0, batches = 0;
   gl_link *l = gl->outbox.next;
-  while (gl->stats.records_queued > gl->cfg.queue_max_records && l != &gl->outbox) {
+  while (over(gl) && l != &gl->outbox) {
     gl_batch *b = GL_CONTAINER(l, gl_batch, node);
     l = l->next;
-    if (b->state == GL_BATCH_INFLIGHT || b->state == GL_BATCH_ANSWERED) continue;
-    dropped += b->count;
+    if (!droppable(b) || (retrying_only && !b->retrying)) continue;
+    records += b->count;
     batches++;
     forget(gl, b);
     release(gl, b);
   }
-  if (dropped == 0) return;
-  gl->stats.records_dropped += dropped;
-  gl->stats.batches_dropped += batches;
-  gl->overflow_pending += dropped;
-  uint64_t held;
-  if (gl_ratelimit_allow(&gl->rl_overflow, gl_now_ms(gl), &held)) {
-    gl_log(gl, GATELOG_LOG_WARN,
-           "queue over queue_max_records=%u: dropped the %llu oldest records "
-           "(%llu dropped in all)",
-           gl->cfg.queue_max_records, (unsigned long long)gl->overflow_pending,
-           (unsigned long long)gl->stats.records_dropped);
-    gl->overflow_pending = 0;
+  if (records) gl_drops_count(gl, records, batches, why);
+}
+
+static int over_records(const gatelog_t *gl) {
+  return gl->stats.records_retrying > gl->cfg.queue_max_records;
+}
+static int over_bytes(const gatelog_t *gl) {
+  return gl->stats.bytes_queued > gl->cfg.queue_max_bytes;
+}
+
+void gl_outbox_enforce_cap(gatelog_t *gl) {
+  char why[128];
+  if (over_records(gl)) {
+    snprintf(why, sizeof(why),
+             "queue over queue_max_records=%u (records waiting again after a failed send)",
+             gl->cfg.queue_max_records);
+    drop_oldest(gl, over_records, 1, why);
+  }
+  if (over_bytes(gl)) {
+    snprintf(why, sizeof(why), "queue over queue_max_bytes=%llu",
+             (unsigned long long)gl->cfg.queue_max_bytes);
+    drop_oldest(gl, over_bytes, 0, why);
   }
 }
 
@@ -117,6 +145,7 @@ int gl_outbox_add_record(gatelog_t *gl, const gl_record *r) {
   }
   b->ends[b->count++] = (uint32_t)b->json.len;
   gl->stats.records_queued++;
+  account(gl, b, b->json.len);
   if (b->count >= gl->cfg.batch_max_records) gl_outbox_seal(gl);
   else gl_outbox_enforce_cap(gl);
   return 0;
@@ -135,13 +164,14 @@ void gl_outbox_compressed(gatelog_t *gl, gl_batch *b, int status) {
   if (status) {
     gl_log(gl, GATELOG_LOG_ERROR, "compressing a batch of %u records failed: %s; dropped",
            b->count, gatelog_strerror(status));
-    gl->stats.records_dropped += b->count;
-    gl->stats.batches_dropped++;
+    gl_drops_count(gl, b->count, 1, NULL);
     forget(gl, b);
     batch_free(b);
   } else {
     b->state = GL_BATCH_READY;
     gl->stats.bytes_compressed += b->zlib_len;
+    account(gl, b, b->held + b->payload_len);
+    gl_outbox_enforce_cap(gl);
   }
   gl_schedule_pump(gl);
   gl_cb_end(gl, t0);
@@ -155,6 +185,14 @@ void gl_outbox_seal(gatelog_t *gl) {
   if (b == NULL || b->count == 0) return;
   gl->open = NULL;
   gl_buf_append(&b->json, "]", 1); /* fits: the buffer keeps a spare byte */
+  /* The buffer grew by doubling: give back the slack (up to half of it)
+   * that a batch would otherwise hold through a whole outage. */
+  char *fit = realloc(b->json.data, b->json.len + 1);
+  if (fit) {
+    b->json.data = fit;
+    b->json.cap = b->json.len + 1;
+  }
+  account(gl, b, b->json.len);
   b->seq = gl->next_seq++;
   if (gl_ids_next(&gl->ids, &b->id) != 0) b->id = b->seq ^ (uint64_t)(uintptr_t)b;
   b->level = gl->cfg.compression_level;
@@ -179,7 +217,23 @@ static void submit_sealed(gatelog_t *gl) {
   }
 }
 
+#define BACKOFF_FIRST_MS 1000
+
 static void on_retry(uv_timer_t *t) { gl_schedule_pump(t->data); }
+
+static void wait_for(gatelog_t *gl, uint64_t now, uint64_t ms) {
+  gl->retry_at_ms = now + ms;
+  gl->stats.retry_wait_ms = ms;
+  uv_timer_start(&gl->retry_timer, on_retry, ms, 0);
+}
+
+/* A wait drawn from [step/2, step]: gateways that lost the same sink do
+ * not all come back to it at the same instant. */
+static uint64_t jittered(gatelog_t *gl, uint64_t step) {
+  uint64_t r;
+  if (gl_ids_next(&gl->ids, &r) != 0) return step;
+  return step - r % (step / 2 + 1);
+}
 
 static void start_backoff(gatelog_t *gl, uint64_t retry_after_ms) {
   /* The loop's cached time can lag by a busy iteration; a sink's "not
@@ -189,18 +243,16 @@ static void start_backoff(gatelog_t *gl, uint64_t retry_after_ms) {
   if (retry_after_ms) {
     /* The sink said when to come back: that wait replaces the backoff's
      * (which keeps its step), unless a wait already running is longer. */
-    if (now + retry_after_ms > gl->retry_at_ms) {
-      gl->retry_at_ms = now + retry_after_ms;
-      uv_timer_start(&gl->retry_timer, on_retry, retry_after_ms, 0);
-    }
+    if (now + retry_after_ms > gl->retry_at_ms) wait_for(gl, now, retry_after_ms);
     return;
   }
   if (now < gl->retry_at_ms) return; /* one outage doubles once, not once per batch */
-  uint64_t cap = gl->cfg.flush_interval_ms;
-  uint64_t next = gl->backoff_ms ? gl->backoff_ms * 2 : 1000;
+  /* Capped at retry_max_ms, not at the flush interval: a sink that comes
+   * back is tried again within seconds, before the memory budget fills. */
+  uint64_t cap = gl->cfg.retry_max_ms;
+  uint64_t next = gl->backoff_ms ? gl->backoff_ms * 2 : BACKOFF_FIRST_MS;
   gl->backoff_ms = next < cap ? next : cap;
-  gl->retry_at_ms = now + gl->backoff_ms;
-  uv_timer_start(&gl->retry_timer, on_retry, gl->backoff_ms, 0);
+  wait_for(gl, now, jittered(gl, gl->backoff_ms));
 }
 
 static void settle(gatelog_t *gl, gl_batch *b) {
@@ -213,6 +265,8 @@ static void settle(gatelog_t *gl, gl_batch *b) {
     gl->stats.records_sent += b->count;
     gl->backoff_ms = 0;
     gl->retry_at_ms = 0;
+    gl->sink_failing = 0;
+    gl->stats.retry_wait_ms = 0;
     forget(gl, b);
     batch_free(b);
     return;
@@ -233,7 +287,13 @@ static void settle(gatelog_t *gl, gl_batch *b) {
   gl_log(gl, GATELOG_LOG_WARN, "sending batch %llu (%u records, attempt %u) failed: %s",
          (unsigned long long)b->seq, b->count, b->attempt, b->err);
   b->state = GL_BATCH_READY;
+  if (!b->retrying) {
+    b->retrying = 1;
+    gl->stats.records_retrying += b->count;
+  }
+  gl->sink_failing = 1;
   start_backoff(gl, b->how.retry_after_ms);
+  gl_outbox_enforce_cap(gl);
 }
 
 static void on_send_timer(uv_timer_t *t) {
@@ -285,7 +345,11 @@ void gl_outbox_pump(gatelog_t *gl) {
    * ones sealed after it. A send can re-enter the core (a host sender that
    * ends a session, seals, drops the oldest), so each pass starts again
    * from the head instead of keeping a pointer across the call. */
-  while (gl->ninflight < gl->cfg.max_inflight) {
+  /* While the sink fails, one send at a time probes it: a dead sink is
+   * not handed a batch per slot, and each failure makes at most one more
+   * batch wait again (what queue_max_records counts). */
+  uint32_t limit = gl->sink_failing ? 1 : gl->cfg.max_inflight;
+  while (gl->ninflight < limit) {
     gl_batch *next = NULL;
     for (gl_link *l = gl->outbox.next; l != &gl->outbox; l = l->next) {
       gl_batch *b = GL_CONTAINER(l, gl_batch, node);
@@ -317,5 +381,6 @@ uint64_t gl_outbox_abandon(gatelog_t *gl) {
   gl->ninflight = 0;
   gl->stats.batches_inflight = 0;
   gl->stats.records_queued = 0;
+  gl->stats.bytes_queued = 0;
   return lost;
 }

@@ -2,12 +2,17 @@
 -- optional gzip, headers and an Authorization header, and the answer
 -- classified:
 --   2xx                       delivered: done(true)
---   408, 429, 5xx, timeouts,  retried: done(false, err), waiting at least
---   connection errors         what Retry-After says (seconds or an HTTP
---                             date; at most an hour) when it says it
---   anything else (4xx, 3xx   permanent: done(false, err, { permanent = true }):
---   not followed)             the batch is dropped, counted in
---                             batches_rejected, logged with the status and
+--   anything that can pass    retried: done(false, err), waiting at least
+--   without the batch         what Retry-After says (seconds or an HTTP
+--   changing: 408, 425, 429,  date; at most an hour) when it says it
+--   5xx, a 3xx not followed,
+--   401, 403, 404 (a setting
+--   being fixed), timeouts,
+--   connection errors (a reset,
+--   a redirect loop)
+--   other 4xx (400, 413, 422  permanent: done(false, err, { permanent = true }):
+--   ...: this batch is        the batch is dropped, counted in
+--   refused as it is)         batches_rejected, logged with the status and
 --                             the start of the response body
 --
 --   local http = require "gatelog.transport.http"
@@ -53,10 +58,17 @@ function M.retry_after(value, now)
   return secs
 end
 
+-- Statuses that say nothing against the batch itself: the same batch can
+-- pass later (a busy or restarting collector, a redirect, credentials or a
+-- route being fixed; a reload with the right setting then delivers what
+-- waited). Dropping on them would lose records to a passing fault.
+local TRANSIENT = { [401] = true, [403] = true, [404] = true, [408] = true, [425] = true,
+  [429] = true }
+
 -- What the status says: "ok", "retry" or "permanent".
 function M.classify(status)
   if status >= 200 and status < 300 then return "ok" end
-  if status == 408 or status == 429 or status >= 500 then return "retry" end
+  if status < 400 or status >= 500 or TRANSIENT[status] then return "retry" end
   return "permanent"
 end
 
@@ -77,6 +89,7 @@ function M.new(s)
     if not res then return done(false, err) end
     local kind = M.classify(res.status)
     local why = "HTTP " .. res.status .. " from " .. s.url .. ": " .. snippet(res.body)
+    if res.status >= 300 and res.status < 400 then why = why .. " (a redirect: follow = true follows it)" end
     if kind == "ok" then
       if s.check then return s.check(res, done) end
       return done(true)

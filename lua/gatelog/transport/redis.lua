@@ -10,7 +10,8 @@
 -- Each entry's fields are the record's keys (the ndjson codec's order),
 -- values as text. An error reply fails the batch: WRONGTYPE and other
 -- ERR replies for good (permanent: retrying cannot help), others (OOM,
--- LOADING, BUSY, ...) for a retry. A retry re-adds the whole batch: the
+-- LOADING, BUSY, MOVED, NOAUTH, ... and ERR max number of clients) for a
+-- retry, as a lost connection is. A retry re-adds the whole batch: the
 -- stream may then hold an entry twice (entry ids are Redis's; sessionId
 -- tells repeats apart).
 local Conn = require "gatelog.transport.conn"
@@ -87,8 +88,18 @@ function M.parse(buf, pos)
   return kind, line, eol + 2
 end
 
+-- Error codes that can pass with the batch unchanged: a server busy,
+-- loading, failing over or out of memory, a cluster redirect, and
+-- credentials or permissions being fixed.
 local RETRIABLE = { OOM = true, LOADING = true, BUSY = true, TRYAGAIN = true, MASTERDOWN = true,
-  READONLY = true, CLUSTERDOWN = true }
+  READONLY = true, CLUSTERDOWN = true, MISCONF = true, NOREPLICAS = true, MOVED = true, ASK = true,
+  NOAUTH = true, WRONGPASS = true, NOPERM = true }
+
+-- A reply that fails the batch for good: only what retrying cannot change.
+function M.permanent(err)
+  if err:find("max number of clients", 1, true) then return false end
+  return not RETRIABLE[err:match("^(%u+)")]
+end
 
 function M.new(s)
   local key = s.key or "gatelog"
@@ -117,8 +128,7 @@ function M.new(s)
         if not w.err then
           w.done(true)
         else
-          local code = w.err:match("^(%u+)")
-          w.done(false, "redis: " .. w.err, { permanent = not RETRIABLE[code] })
+          w.done(false, "redis: " .. w.err, { permanent = M.permanent(w.err) })
         end
       end
     end
