@@ -153,6 +153,8 @@ struct gatelog_s {
 
   gatelog_stats_t stats;
   gl_ratelimit rl_overflow;
+  gl_ratelimit rl_send_failed; /* "sending batch failed": once a second at most */
+  gl_ratelimit rl_rejected;    /* "rejected for good" */
   uint64_t overflow_pending;  /* records dropped since the last overflow line */
   struct {
     uint64_t first_ms;        /* loop time of the first drop of this run of drops */

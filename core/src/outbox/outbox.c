@@ -255,6 +255,18 @@ static void start_backoff(gatelog_t *gl, uint64_t retry_after_ms) {
   wait_for(gl, now, jittered(gl, gl->backoff_ms));
 }
 
+/* A failed answer's line: a dead sink answers every batch, so at most
+ * one line a second, saying how many it held back. */
+static void log_held(gatelog_t *gl, gl_ratelimit *rl, int level, const gl_batch *b,
+                     const char *what) {
+  uint64_t held;
+  if (!gl_ratelimit_allow(rl, gl_now_ms(gl), &held)) return;
+  char more[64] = "";
+  if (held) snprintf(more, sizeof(more), " (%llu more since the last line)", (unsigned long long)held);
+  gl_log(gl, level, "sending batch %llu (%u records, attempt %u) %s: %s%s",
+         (unsigned long long)b->seq, b->count, b->attempt, what, b->err, more);
+}
+
 static void settle(gatelog_t *gl, gl_batch *b) {
   gl_list_remove(&b->answer_node);
   gl_send_unbind(b);
@@ -277,15 +289,12 @@ static void settle(gatelog_t *gl, gl_batch *b) {
      * queue. Not a sign of an outage either, so no backoff. */
     gl->stats.batches_rejected++;
     gl->stats.records_rejected += b->count;
-    gl_log(gl, GATELOG_LOG_ERROR,
-           "batch %llu (%u records, attempt %u) rejected for good, dropped: %s",
-           (unsigned long long)b->seq, b->count, b->attempt, b->err);
+    log_held(gl, &gl->rl_rejected, GATELOG_LOG_ERROR, b, "rejected for good, dropped");
     forget(gl, b);
     batch_free(b);
     return;
   }
-  gl_log(gl, GATELOG_LOG_WARN, "sending batch %llu (%u records, attempt %u) failed: %s",
-         (unsigned long long)b->seq, b->count, b->attempt, b->err);
+  log_held(gl, &gl->rl_send_failed, GATELOG_LOG_WARN, b, "failed");
   b->state = GL_BATCH_READY;
   if (!b->retrying) {
     b->retrying = 1;
