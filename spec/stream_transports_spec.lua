@@ -89,8 +89,9 @@ describe("tcp transport backoff", function()
     local port = servers.free_port() -- nothing listens there
     servers.setenv("GATELOG_SYSLOG_PORT", tostring(port))
     local logs = {}
+    -- Debug: repeated failure lines are rate-limited at their own level.
     local gl = assert(gatelog.new{ script = S.src .. "/scripts/syslog.lua", access_log = false, flush_interval = 60,
-      lua_path = LUA_PATH, log = function(l, m) logs[#logs + 1] = m end })
+      lua_path = LUA_PATH, log_level = "debug", log = function(l, m) logs[#logs + 1] = m end })
     servers.unsetenv("GATELOG_SYSLOG_PORT")
     gl:tcp_end(gl:tcp_start(1, "203.0.113.1:40000", "10.0.0.5:443"))
     assert(gl:flush())

@@ -260,7 +260,12 @@ static void start_backoff(gatelog_t *gl, uint64_t retry_after_ms) {
 static void log_held(gatelog_t *gl, gl_ratelimit *rl, int level, const gl_batch *b,
                      const char *what) {
   uint64_t held;
-  if (!gl_ratelimit_allow(rl, gl_now_ms(gl), &held)) return;
+  if (!gl_ratelimit_allow(rl, gl_now_ms(gl), &held)) {
+    /* Held back at its level; a debug log still sees each one. */
+    gl_log(gl, GATELOG_LOG_DEBUG, "sending batch %llu (%u records, attempt %u) %s: %s",
+           (unsigned long long)b->seq, b->count, b->attempt, what, b->err);
+    return;
+  }
   char more[64] = "";
   if (held) snprintf(more, sizeof(more), " (%llu more since the last line)", (unsigned long long)held);
   gl_log(gl, level, "sending batch %llu (%u records, attempt %u) %s: %s%s",

@@ -64,7 +64,7 @@ int gl_policy_send(gl_policy *p, gl_batch *b, gl_send *s, char **err);
 /* Make a registered sender callable as core.senders[name]. 0 or UV_ENOMEM. */
 int gl_policy_add_sender(gl_policy *p, gl_sender *s);
 
-/* Install require("gatelog.core") in the state (lua_core.c). */
+/* Install require("gatelog.core") in the state (core_module.c). */
 void gl_core_module_install(gl_policy *p);
 /* Create the record view in the state (record_view.c). */
 void gl_view_install(gl_policy *p);

@@ -124,7 +124,7 @@ int gl_file_append(gatelog_t *gl, gl_runtime *p, const char *path, const char *d
                    size_t len, int cb_ref, uint64_t max_bytes, unsigned keep);
 
 /* The primitives of gatelog.core, each adding its functions to the
- * module table on top of L's stack (lua_core.c calls them). */
+ * module table on top of L's stack (policy/core_module.c calls them). */
 void gl_prims_timer_install(lua_State *L, gl_runtime *p);
 void gl_prims_compress_install(lua_State *L, gl_runtime *p);
 void gl_prims_tcp_install(lua_State *L, gl_runtime *p);
