@@ -136,6 +136,23 @@ function M.one_record(gl, cap)
   return cap.records[#cap.records], cap.batches[want]
 end
 
+-- A function that writes each text it is given to a new script file in a
+-- fresh temporary directory and returns the file's path.
+function M.script_writer()
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -p " .. dir)
+  local n = 0
+  return function(text)
+    n = n + 1
+    local path = ("%s/policy%d.lua"):format(dir, n)
+    local f = assert(io.open(path, "w"))
+    f:write(text)
+    f:close()
+    return path
+  end, dir
+end
+
 -- The sessionIds of records, in order.
 function M.ids(records)
   local out = {}

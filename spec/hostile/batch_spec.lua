@@ -2,17 +2,7 @@
 -- reach or rewrite (issue 12, item 1): a userdata with a locked metatable.
 local S = require "support"
 
-local dir = os.tmpname()
-os.remove(dir)
-os.execute("mkdir -p " .. dir)
-
-local function script(text)
-  local path = dir .. "/policy.lua"
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-  return path
-end
+local script = S.script_writer()
 
 -- A policy that runs probe(b) inside send, reports what it returned
 -- through the capture sender, then answers.

@@ -5,19 +5,7 @@
 local S = require "support"
 local gatelog = require "gatelog"
 
-local dir = os.tmpname()
-os.remove(dir)
-os.execute("mkdir -p " .. dir)
-
-local n = 0
-local function script(text)
-  n = n + 1
-  local path = dir .. "/policy" .. n .. ".lua"
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-  return path
-end
+local script, dir = S.script_writer()
 
 local GOOD = [[
 local core = require "gatelog.core"
