@@ -30,6 +30,11 @@ static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 
 lua_State *gl_budget_newstate(gl_budget *b) { return lua_newstate(budget_alloc, b); }
 
+gl_budget *gl_budget_of(lua_State *L) {
+  void *ud;
+  return lua_getallocf(L, &ud) == budget_alloc ? ud : NULL;
+}
+
 /* The budget counts the CPU time of the thread that runs the call, not
  * wall time: a loop thread that the kernel puts aside on a busy machine
  * has spent nothing, and a script is not charged for it. */
@@ -49,24 +54,44 @@ static void set_hook(lua_State *L, lua_Hook f, int count) {
   uv_mutex_unlock(&watch_lock);
 }
 
+static int past_deadline(gl_budget *b) {
+  uint64_t deadline = atomic_load(&b->deadline_ns);
+  return deadline != 0 && cpu_ns(CLOCK_THREAD_CPUTIME_ID) >= deadline;
+}
+
+static void budget_hook(lua_State *L, lua_Debug *ar);
+
+/* The running call is over budget: every instruction raises from now on,
+ * so that a script catching the error with pcall cannot keep the call
+ * alive. */
+static void expire(lua_State *L, gl_budget *b) {
+  if (!b->expired) set_hook(L, budget_hook, 1);
+  b->expired = 1;
+}
+
 static void budget_hook(lua_State *L, lua_Debug *ar) {
   void *ud;
   lua_getallocf(L, &ud);
   gl_budget *b = ud;
-  uint64_t deadline = atomic_load(&b->deadline_ns);
-  if (deadline == 0 || cpu_ns(CLOCK_THREAD_CPUTIME_ID) < deadline) {
+  if (!past_deadline(b)) {
     /* Armed for a call that has ended since: disarm. */
     atomic_store(&b->armed, 0);
     set_hook(L, NULL, 0);
     return;
   }
-  /* Every instruction raises from now on, so that a script catching the
-   * error with pcall cannot keep the call alive. */
-  if (!b->expired) set_hook(L, budget_hook, 1);
-  b->expired = 1;
+  expire(L, b);
   lua_getinfo(L, "Sl", ar);
   luaL_error(L, "%s:%d: script budget of %d ms exceeded", ar->short_src, ar->currentline,
              (int)(b->time_ns / 1000000));
+}
+
+void gl_budget_poll(lua_State *L, gl_budget *b) {
+  /* The watchdog arms the hook when the deadline passes; until then one
+   * load is all a poll costs. */
+  if (!atomic_load_explicit(&b->armed, memory_order_relaxed) || !past_deadline(b)) return;
+  expire(L, b);
+  /* luaL_error names the Lua function that called the C function. */
+  luaL_error(L, "script budget of %d ms exceeded", (int)(b->time_ns / 1000000));
 }
 
 /* ---- the watchdog thread ----------------------------------------------------- */
