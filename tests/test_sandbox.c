@@ -13,7 +13,9 @@
 #include <uv.h>
 
 #include "check.h"
+#include "gatelog.h"
 #include "runtime/bounded.h"
+#include "prims/pool.h"
 #include "runtime/budget.h"
 #include "util/file.h"
 
@@ -247,10 +249,142 @@ static void test_file_regular(void) {
   rmdir(dir);
 }
 
+/* ---- the script's share of the thread pool ----------------------------- */
+
+/* send starts six compressions that take a good part of a second each
+ * (level 9 on 8 MB that LZ77 cannot shorten: a 64 KiB random block,
+ * repeated beyond zlib's 32 KiB window). */
+static const char pool_script[] =
+    "local core = require 'gatelog.core'\n"
+    "local block = {}\n"
+    "for i = 1, 65536 do block[i] = string.char(math.random(0, 255)) end\n"
+    "local data = table.concat(block):rep(128)\n"
+    "return { send = function(b, done)\n"
+    "  for i = 1, 6 do core.zlib(data, function() core.log('info', 'zlib done') end, 9) end\n"
+    "  core.log('info', 'started')\n"
+    "  done(true)\n"
+    "end }\n";
+
+typedef struct pool_ctx {
+  uv_loop_t loop;
+  uv_timer_t guard; /* keeps the loop running (gatelog's handles do not); fails a hang */
+  int expired;
+  uv_work_t work;
+  gatelog_t *gl;
+  int zlib_done;
+  int zlib_done_at_gateway_job; /* -1 until the gateway's job completed */
+  int started;
+  int closed;
+} pool_ctx;
+
+static void gateway_work(uv_work_t *w) { (void)w; }
+
+static void gateway_done(uv_work_t *w, int status) {
+  pool_ctx *x = w->data;
+  CHECK(status == 0);
+  x->zlib_done_at_gateway_job = x->zlib_done;
+}
+
+static void pool_log(void *data, int level, const char *msg) {
+  pool_ctx *x = data;
+  (void)level;
+  if (strcmp(msg, "script: zlib done") == 0) x->zlib_done++;
+  if (strcmp(msg, "script: started") != 0) return;
+  x->started = 1;
+  /* The gateway's own job, queued after the script's six. */
+  x->work.data = x;
+  CHECK(uv_queue_work(&x->loop, &x->work, gateway_work, gateway_done) == 0);
+}
+
+static void on_guard(uv_timer_t *t) {
+  pool_ctx *x = t->data;
+  x->expired = 1;
+  uv_stop(&x->loop);
+}
+
+static void pool_closed(gatelog_t *gl, void *data) {
+  (void)gl;
+  ((pool_ctx *)data)->closed = 1;
+}
+
+/* A core on pool_script whose send has run. */
+static void pool_start(pool_ctx *x, const char *script) {
+  memset(x, 0, sizeof(*x));
+  x->zlib_done_at_gateway_job = -1;
+  CHECK(uv_loop_init(&x->loop) == 0);
+  uv_timer_init(&x->loop, &x->guard);
+  x->guard.data = x;
+  uv_timer_start(&x->guard, on_guard, 60000, 0);
+  gatelog_options_t o;
+  gatelog_options_init(&o);
+  o.script = script;
+  o.access_log = 0;
+  o.script_budget_ms = 0; /* sanitizers are slow */
+  o.log = pool_log;
+  o.log_data = x;
+  CHECK(gatelog_new(&x->loop, &o, &x->gl) == 0);
+  struct sockaddr_in src, dst;
+  uv_ip4_addr("10.0.0.1", 1000, &src);
+  uv_ip4_addr("10.0.0.2", 80, &dst);
+  gatelog_sid_t sid;
+  CHECK(gatelog_tcp_start(x->gl, 1, (struct sockaddr *)&src, (struct sockaddr *)&dst, &sid) == 0);
+  CHECK(gatelog_tcp_end(x->gl, sid) == 0);
+  CHECK(gatelog_flush(x->gl) == 0);
+  while (!x->started && !x->expired) uv_run(&x->loop, UV_RUN_ONCE);
+  CHECK(x->started);
+}
+
+static void pool_finish(pool_ctx *x) {
+  CHECK(gatelog_close(x->gl, 100, pool_closed, x) == 0);
+  while (!x->closed && !x->expired) uv_run(&x->loop, UV_RUN_ONCE);
+  CHECK(x->closed && !x->expired);
+  uv_close((uv_handle_t *)&x->guard, NULL);
+  uv_run(&x->loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&x->loop) == 0);
+}
+
+static const char *pool_script_file(char *path, size_t size) {
+  snprintf(path, size, "/tmp/gatelog-pool-%d.lua", (int)getpid());
+  FILE *f = fopen(path, "w");
+  CHECK(f != NULL && fputs(pool_script, f) >= 0 && fclose(f) == 0);
+  return path;
+}
+
+/* libuv's pool has 4 threads; the script's jobs may take 2 of them, so
+ * the gateway's own job runs at once instead of after a compression.
+ * (Order, not time: no clock is read.) */
+static void test_pool_share(void) {
+  char path[64];
+  unsetenv("UV_THREADPOOL_SIZE");
+  CHECK(gl_pool_share() == 2);
+  pool_ctx x;
+  pool_start(&x, pool_script_file(path, sizeof(path)));
+  while (x.zlib_done < 6 && !x.expired) uv_run(&x.loop, UV_RUN_ONCE);
+  CHECK(x.zlib_done == 6);
+  if (x.zlib_done_at_gateway_job != 0)
+    fprintf(stderr, "the gateway's job completed after %d compressions\n", x.zlib_done_at_gateway_job);
+  CHECK(x.zlib_done_at_gateway_job == 0);
+  pool_finish(&x);
+  unlink(path);
+}
+
+/* A close while script jobs wait for their share: those never run, the
+ * running ones finish, nothing leaks (ASan). */
+static void test_pool_close_waiting(void) {
+  char path[64];
+  pool_ctx x;
+  pool_start(&x, pool_script_file(path, sizeof(path)));
+  pool_finish(&x);
+  CHECK(x.zlib_done == 0); /* the close calls nothing back */
+  unlink(path);
+}
+
 #define TESTS(TEST)             \
   TEST(patterns_differential)   \
   TEST(sort_same)               \
   TEST(bounded_stop)            \
   TEST(plain_find_linear)       \
-  TEST(file_regular)
+  TEST(file_regular)            \
+  TEST(pool_share)              \
+  TEST(pool_close_waiting)
 CHECK_MAIN(TESTS)

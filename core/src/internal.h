@@ -126,6 +126,10 @@ struct gatelog_s {
                               compressions too: abandoned by the close */
   gl_link deferred;        /* script callbacks for the next pump (io.c) */
   unsigned io_open;        /* script I/O handles whose close has not run */
+  gl_link pool_waiting;    /* script jobs for the thread pool, waiting (pool.h) */
+  unsigned pool_running;   /* script jobs on the thread pool now */
+  unsigned pool_max;       /* at most this many at once */
+  char *file_dirs;         /* where file_append may write: ':'-separated */
   struct gl_http *http;    /* the HTTP client (http.c), made on first use */
 
   uv_timer_t flush_timer;
@@ -213,5 +217,8 @@ int gl_deflate_have(int compressor);
  * callback's registry reference); on UV_ENOMEM the caller still does. */
 int gl_file_append(gatelog_t *gl, gl_policy *p, const char *path, const char *data,
                    size_t len, int cb_ref, uint64_t max_bytes, unsigned keep);
+/* The directories file_append may write in: the option file_dirs, or by
+ * default the script's and that of $GATELOG_OUTPUT. malloc'd, or NULL. */
+char *gl_file_dirs(const char *option, const char *script);
 
 #endif

@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include "prims/io.h"
+#include "prims/pool.h"
 #include "policy/policy.h"
 
 enum { FORMAT_ZLIB = 15, FORMAT_GZIP = 15 + 16 }; /* deflateInit2's windowBits */
@@ -15,6 +16,7 @@ enum { FORMAT_ZLIB = 15, FORMAT_GZIP = 15 + 16 }; /* deflateInit2's windowBits *
 typedef struct compress_req {
   gl_io io;          /* tracked until done: the close abandons it */
   uv_work_t work;
+  gl_pool_job job;   /* in the script's share of the pool */
   gl_io_refs refs;   /* the callback and the policy */
   int format;
   int level;
@@ -54,6 +56,7 @@ static void compress_work(uv_work_t *w) {
 static void compress_done(uv_work_t *w, int status) {
   compress_req *r = w->data;
   gatelog_t *gl = r->io.gl;
+  gl_pool_done(gl, &r->job);
   gl_work_end(gl);
   gl_io_untrack(&r->io);
   int err = status ? status : r->result;
@@ -75,6 +78,20 @@ static void compress_done(uv_work_t *w, int status) {
 static void abandon(gl_io *io) {
   compress_req *r = GL_CONTAINER(io, compress_req, io);
   gl_io_refs_release(&r->refs);
+  if (gl_pool_cancel(io->gl, &r->job)) { /* never started: nothing will complete it */
+    gl_work_end(io->gl);
+    free(r);
+  }
+}
+
+static int compress_start(gl_pool_job *job) {
+  compress_req *r = GL_CONTAINER(job, compress_req, job);
+  return uv_queue_work(r->io.gl->loop, &r->work, compress_work, compress_done);
+}
+
+static void compress_failed(gl_pool_job *job, int err) {
+  compress_req *r = GL_CONTAINER(job, compress_req, job);
+  compress_done(&r->work, err);
 }
 
 static int start(lua_State *L, int format) {
@@ -94,7 +111,10 @@ static int start(lua_State *L, int format) {
   r->format = format;
   r->level = level;
   r->work.data = r;
-  int err = uv_queue_work(p->gl->loop, &r->work, compress_work, compress_done);
+  r->io.gl = p->gl;
+  r->job.start = compress_start;
+  r->job.failed = compress_failed;
+  int err = gl_pool_submit(p->gl, &r->job);
   if (err) {
     free(r);
     return luaL_error(L, "cannot queue compression: %s", uv_strerror(err));

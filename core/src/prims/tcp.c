@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "prims/io.h"
+#include "prims/pool.h"
 #include "policy/policy.h"
 
 #define CONN_MT "gatelog.tcp"
@@ -32,6 +33,8 @@ typedef struct conn {
   uv_tcp_t tcp;
   uv_timer_t timer;          /* the connect timeout */
   uv_getaddrinfo_t gai;
+  gl_pool_job job;           /* the resolution, in the script's share of the pool */
+  char host[256], service[8];
   uv_connect_t connect_req;
   struct addrinfo *addrs, *next_addr;
   int state;
@@ -91,7 +94,14 @@ static void shut(conn *c) {
   if (c->state == CLOSED) return;
   /* A resolution still queued is cancelled; one running completes and
    * finds the connection closed. */
-  if (c->state == RESOLVING) uv_cancel((uv_req_t *)&c->gai);
+  if (c->state == RESOLVING && gl_pool_cancel(c->io.gl, &c->job)) {
+    /* It never started: nothing will call on_resolved. */
+    gl_work_end(c->io.gl);
+    c->holds--; /* the handles still hold it */
+    gl_schedule_pump(c->io.gl);
+  } else if (c->state == RESOLVING) {
+    uv_cancel((uv_req_t *)&c->gai);
+  }
   c->state = CLOSED;
   gl_io_untrack(&c->io);
   /* Closing already when a failed connect makes way for the next address. */
@@ -145,6 +155,7 @@ static void try_next(conn *c) {
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
   conn *c = req->data;
   gatelog_t *gl = c->io.gl;
+  gl_pool_done(gl, &c->job);
   gl_work_end(gl);
   c->addrs = res;
   if (c->state != RESOLVING) {
@@ -174,6 +185,20 @@ static void abandon(gl_io *io) {
   gl_io_refs_release(&c->connect); /* released already if it ran */
 }
 
+static int resolve_start(gl_pool_job *job) {
+  conn *c = GL_CONTAINER(job, conn, job);
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  return uv_getaddrinfo(c->io.gl->loop, &c->gai, on_resolved, c->host, c->service, &hints);
+}
+
+static void resolve_failed(gl_pool_job *job, int err) {
+  conn *c = GL_CONTAINER(job, conn, job);
+  on_resolved(&c->gai, err, NULL);
+}
+
 static conn *check_conn(lua_State *L) {
   conn **ud = luaL_checkudata(L, 1, CONN_MT);
   if (*ud == NULL || (*ud)->state != OPEN) luaL_error(L, "the connection is closed");
@@ -198,27 +223,24 @@ static int core_connect(lua_State *L) {
   }
   gl_io_check_usable(L, p);
   gatelog_t *gl = p->gl;
-  /* "[::1]" as well as "::1". */
-  char name[260];
-  size_t hl = strlen(host);
-  if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
-    snprintf(name, sizeof(name), "%.*s", (int)(hl - 2), host + 1);
-    host = name;
-  }
-  char service[8];
-  snprintf(service, sizeof(service), "%d", port);
   conn **ud = lua_newuserdata(L, sizeof(*ud));
   *ud = NULL;
   luaL_getmetatable(L, CONN_MT);
   lua_setmetatable(L, -2);
   conn *c = calloc(1, sizeof(*c));
   if (c == NULL) return luaL_error(L, "out of memory");
-  struct addrinfo hints;
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
+  /* "[::1]" as well as "::1" (gl_io_check_host allows 255 bytes). */
+  size_t hl = strlen(host);
+  if (hl > 2 && host[0] == '[' && host[hl - 1] == ']')
+    snprintf(c->host, sizeof(c->host), "%.*s", (int)(hl - 2), host + 1);
+  else
+    snprintf(c->host, sizeof(c->host), "%s", host);
+  snprintf(c->service, sizeof(c->service), "%d", port);
   c->gai.data = c;
-  int err = uv_getaddrinfo(gl->loop, &c->gai, on_resolved, host, service, &hints);
+  c->io.gl = gl;
+  c->job.start = resolve_start;
+  c->job.failed = resolve_failed;
+  int err = gl_pool_submit(gl, &c->job);
   if (err) {
     free(c);
     return luaL_error(L, "tcp.connect: %s", uv_strerror(err));

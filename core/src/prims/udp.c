@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "prims/io.h"
+#include "prims/pool.h"
 #include "policy/policy.h"
 
 #define DATAGRAM_MAX 65507 /* the largest UDP payload over IPv4 */
@@ -18,6 +19,8 @@ typedef struct udp_op {
   gl_io io;
   uv_udp_t udp;
   uv_getaddrinfo_t gai;
+  gl_pool_job job;     /* the resolution, in the script's share of the pool */
+  char host[256], service[8];
   gl_io_refs refs;     /* the callback, if any, and the policy */
   int resolving;
   int finished;        /* the callback ran (or will not) */
@@ -49,7 +52,15 @@ static void finish(udp_op *op, int err) {
   if (op->finished) return;
   op->finished = 1;
   gl_io_untrack(&op->io);
-  if (op->resolving) uv_cancel((uv_req_t *)&op->gai);
+  if (op->resolving && gl_pool_cancel(op->io.gl, &op->job)) {
+    /* It never started: nothing will call on_resolved. */
+    op->resolving = 0;
+    op->holds--; /* the handle still holds it */
+    gl_work_end(op->io.gl);
+    gl_schedule_pump(op->io.gl);
+  } else if (op->resolving) {
+    uv_cancel((uv_req_t *)&op->gai);
+  }
   uv_close((uv_handle_t *)&op->udp, on_closed);
   gl_io_refs_status(&op->refs, err);
   gl_io_refs_release(&op->refs);
@@ -68,6 +79,7 @@ static void on_sent(uv_udp_send_t *req, int status) {
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
   udp_op *op = req->data;
   gatelog_t *gl = op->io.gl;
+  gl_pool_done(gl, &op->job);
   gl_work_end(gl);
   op->resolving = 0;
   if (op->finished) {
@@ -93,6 +105,20 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   }
   uv_freeaddrinfo(res);
   if (op->count == 0) finish(op, 0);
+}
+
+static int resolve_start(gl_pool_job *job) {
+  udp_op *op = GL_CONTAINER(job, udp_op, job);
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  return uv_getaddrinfo(op->io.gl->loop, &op->gai, on_resolved, op->host, op->service, &hints);
+}
+
+static void resolve_failed(gl_pool_job *job, int err) {
+  udp_op *op = GL_CONTAINER(job, udp_op, job);
+  on_resolved(&op->gai, err, NULL);
 }
 
 /* The core is closing: released first, the callback does not run. */
@@ -161,14 +187,13 @@ static int core_udp_send(lua_State *L) {
     off += len;
   }
   op->count = count;
-  char service[8];
-  snprintf(service, sizeof(service), "%d", port);
-  struct addrinfo hints;
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_DGRAM;
+  snprintf(op->host, sizeof(op->host), "%s", host);
+  snprintf(op->service, sizeof(op->service), "%d", port);
   op->gai.data = op;
-  int err = uv_getaddrinfo(gl->loop, &op->gai, on_resolved, host, service, &hints);
+  op->io.gl = gl;
+  op->job.start = resolve_start;
+  op->job.failed = resolve_failed;
+  int err = gl_pool_submit(gl, &op->job);
   if (err) {
     free(op->reqs), free(op->bufs), free(op->data), free(op);
     return luaL_error(L, "udp.send: %s", uv_strerror(err));
