@@ -248,6 +248,9 @@ typedef struct gatelog_stats_s {
                                  the sink refused them for good (also
                                  counted in batches_failed) */
   uint64_t records_rejected;  /* records in those batches */
+  uint64_t bytes_saturated;   /* gatelog_add_bytes calls that would have taken a
+                                 session's bytesTx or bytesRx past 2^64 - 1:
+                                 the counter stays at 2^64 - 1 */
 } gatelog_stats_t;
 
 /* Which script is running, for operators. */

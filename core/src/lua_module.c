@@ -447,7 +447,7 @@ static const struct {
     STAT(budget_exceeded),  STAT(memory_exceeded),  STAT(records_dropped_on_error),
     STAT(sends_timed_out),  STAT(reloads),          STAT(reload_failures),
     STAT(script_loaded_ns), STAT(script_memory),    STAT(script_states),
-    STAT(batches_rejected), STAT(records_rejected),
+    STAT(batches_rejected), STAT(records_rejected), STAT(bytes_saturated),
 };
 
 static void push_stats(lua_State *L, const gatelog_stats_t *st) {

@@ -50,13 +50,14 @@ end
 M.bounded = bounded
 
 -- A core on the script at path (opts as S.new's; script_budget BUDGET).
--- Ends one TCP session per resource (filter and enrich run then), each
--- bounded; flushes; waits for every record; closes, bounded. Returns the
--- records, the stats before the close, and the log lines.
+-- Ends one TCP session per resource (opts.resources, default 1, 7, 2:
+-- filter and enrich run then), each bounded; flushes; waits for every
+-- record, and until opts.settle(logs) holds if given; closes, bounded.
+-- Returns the records, the stats before the close, and the log lines.
 function M.run(path, opts)
   opts = opts or {}
-  local resources = opts.resources or { 1, 7, 2 }
-  opts.resources = nil
+  local resources, settle = opts.resources or { 1, 7, 2 }, opts.settle
+  opts.resources, opts.settle = nil, nil
   opts.script = path
   opts.script_budget = opts.script_budget or M.BUDGET
   local gl, cap, logs = S.new(opts)
@@ -68,6 +69,7 @@ function M.run(path, opts)
   bounded("flush", function() assert(gl:flush()) end)
   assert(S.run_until(gl, function() return #cap.records >= #resources end, 20),
          ("%d of %d records delivered"):format(#cap.records, #resources))
+  if settle then assert(S.run_until(gl, function() return settle(logs) end, 20), "did not settle") end
   local stats = gl:stats()
   bounded("close", function() gl:close(2) end)
   return cap.records, stats, logs, cap

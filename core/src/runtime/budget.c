@@ -44,6 +44,13 @@ static uint64_t cpu_ns(clockid_t clock) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+int gl_budget_charge(gl_budget *b, size_t bytes) {
+  if (b == NULL || !b->enforcing || b->memory_max == 0 || bytes <= b->memory_max - b->memory)
+    return 0;
+  b->out_of_memory = 1;
+  return -1;
+}
+
 /* ---- the hook, on the loop thread ----------------------------------------- */
 
 static uv_mutex_t watch_lock; /* also serializes every lua_sethook */

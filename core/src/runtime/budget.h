@@ -49,6 +49,12 @@ enum { GL_BUDGET_TIME = 1, GL_BUDGET_MEMORY = 2 };
 void gl_budget_begin(lua_State *L, gl_budget *b);
 int gl_budget_end(lua_State *L, gl_budget *b);
 
+/* Bytes the running call makes the core hold outside the Lua heap (a
+ * record's enrichment, copied into C), counted with the heap against
+ * memory_max: 0 if they fit, else -1, and the call counts as stopped by
+ * the memory budget (the caller raises "not enough memory"). */
+int gl_budget_charge(gl_budget *b, size_t bytes);
+
 /* For a C function that may run long (a pattern match, a sort): raise the
  * time budget's error if the running call has passed its deadline, as
  * the hook would (the hook cannot run until the C function returns). Call
