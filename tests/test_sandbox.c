@@ -314,12 +314,13 @@ static void pool_start(pool_ctx *x, const char *script) {
   CHECK(uv_loop_init(&x->loop) == 0);
   uv_timer_init(&x->loop, &x->guard);
   x->guard.data = x;
-  uv_timer_start(&x->guard, on_guard, 60000, 0);
+  uv_timer_start(&x->guard, on_guard, 120000, 0);
   gatelog_options_t o;
   gatelog_options_init(&o);
   o.script = script;
   o.access_log = 0;
   o.script_budget_ms = 0; /* sanitizers are slow */
+  o.script_memory_max = 1u << 30; /* the copies in flight: 6 x 16 MB */
   o.log = pool_log;
   o.log_data = x;
   CHECK(gatelog_new(&x->loop, &o, &x->gl) == 0);

@@ -143,10 +143,11 @@ static void append_work(uv_work_t *work) {
 static void start_next(file_queue *q);
 
 /* Release and free the appends from r on. */
-static void free_reqs(append_req *r) {
+static void free_reqs(gatelog_t *gl, append_req *r) {
   while (r) {
     append_req *next = r->next;
     gl_io_refs_release(&r->refs);
+    gl_io_unhold(gl, r->len);
     free(r);
     r = next;
   }
@@ -168,7 +169,7 @@ static void append_done(uv_work_t *work, int status) {
   if (result) snprintf(why, sizeof(why), "%s: %s: %s", uv_err_name(result), q->path,
                        status == 0 && r->why ? r->why : uv_strerror(result));
   gl_io_refs_answer(&r->refs, result ? why : NULL);
-  free_reqs(r);
+  free_reqs(gl, r);
   start_next(q);
   gl_schedule_pump(gl); /* a close may be waiting for this work */
   gl_cb_end(gl, t0);
@@ -222,7 +223,7 @@ static void abandon(gl_io *io) {
   } else {
     q->head = q->tail = NULL;
   }
-  free_reqs(rest);
+  free_reqs(io->gl, rest);
   if (!q->busy) free(q);
 }
 
@@ -234,12 +235,17 @@ int gl_file_append(gatelog_t *gl, gl_policy *p, const char *path, const char *da
                    size_t len, int cb_ref, uint64_t max_bytes, unsigned keep) {
   gl_io *found = gl_io_find(gl, abandon, same_path, path);
   file_queue *q = found ? GL_CONTAINER(found, file_queue, io) : NULL;
+  if (gl_io_hold(gl, len) != 0) return UV_ENOBUFS;
   append_req *r = malloc(sizeof(*r) + len);
-  if (r == NULL) return UV_ENOMEM;
+  if (r == NULL) {
+    gl_io_unhold(gl, len);
+    return UV_ENOMEM;
+  }
   if (q == NULL) {
     size_t pl = strlen(path);
     q = calloc(1, sizeof(*q) + pl + 1);
     if (q == NULL) {
+      gl_io_unhold(gl, len);
       free(r);
       return UV_ENOMEM;
     }

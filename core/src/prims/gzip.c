@@ -15,6 +15,7 @@ enum { FORMAT_ZLIB = 15, FORMAT_GZIP = 15 + 16 }; /* deflateInit2's windowBits *
 
 typedef struct compress_req {
   gl_io io;          /* tracked until done: the close abandons it */
+  size_t held;       /* gl_io_hold'd: the input and room for the output */
   uv_work_t work;
   gl_pool_job job;   /* in the script's share of the pool */
   gl_io_refs refs;   /* the callback and the policy */
@@ -57,6 +58,7 @@ static void compress_done(uv_work_t *w, int status) {
   compress_req *r = w->data;
   gatelog_t *gl = r->io.gl;
   gl_pool_done(gl, &r->job);
+  gl_io_unhold(gl, r->held);
   gl_work_end(gl);
   gl_io_untrack(&r->io);
   int err = status ? status : r->result;
@@ -80,6 +82,7 @@ static void abandon(gl_io *io) {
   gl_io_refs_release(&r->refs);
   if (gl_pool_cancel(io->gl, &r->job)) { /* never started: nothing will complete it */
     gl_work_end(io->gl);
+    gl_io_unhold(io->gl, r->held);
     free(r);
   }
 }
@@ -103,9 +106,15 @@ static int start(lua_State *L, int format) {
   if (level < 0 || level > 9) return luaL_argerror(L, 3, "level must be from 0 to 9");
   if (len > UINT32_MAX) return luaL_argerror(L, 1, "data larger than 4 GiB");
   gl_io_check_usable(L, p);
+  size_t held = 2 * len + 1024;
+  if (gl_io_hold(p->gl, held) != 0) return luaL_error(L, "not enough memory for I/O in flight");
   compress_req *r = malloc(sizeof(*r) + len);
-  if (r == NULL) return luaL_error(L, "out of memory");
+  if (r == NULL) {
+    gl_io_unhold(p->gl, held);
+    return luaL_error(L, "out of memory");
+  }
   memset(r, 0, sizeof(*r));
+  r->held = held;
   memcpy(r->data, data, len);
   r->len = len;
   r->format = format;
@@ -116,6 +125,7 @@ static int start(lua_State *L, int format) {
   r->job.failed = compress_failed;
   int err = gl_pool_submit(p->gl, &r->job);
   if (err) {
+    gl_io_unhold(p->gl, held);
     free(r);
     return luaL_error(L, "cannot queue compression: %s", uv_strerror(err));
   }

@@ -52,6 +52,8 @@ typedef struct conn {
 typedef struct write_req {
   uv_write_t req;
   gl_io_refs refs;           /* the callback, if any, and the policy */
+  gatelog_t *gl;
+  size_t len;                /* gl_io_hold'd */
   char data[];
 } write_req;
 
@@ -264,11 +266,16 @@ static int core_connect(lua_State *L) {
   return 0;
 }
 
+static void free_write(write_req *w) {
+  gl_io_unhold(w->gl, w->len);
+  free(w);
+}
+
 static void on_written(uv_write_t *req, int status) {
   write_req *w = req->data;
   gl_io_refs_status(&w->refs, status);
   gl_io_refs_release(&w->refs);
-  free(w);
+  free_write(w);
 }
 
 static int conn_write(lua_State *L) {
@@ -277,8 +284,14 @@ static int conn_write(lua_State *L) {
   const char *data = luaL_checklstring(L, 2, &len);
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
   gl_io_check_usable(L, c->refs.policy);
+  if (gl_io_hold(c->io.gl, len) != 0) return luaL_error(L, "not enough memory for I/O in flight");
   write_req *w = malloc(sizeof(*w) + len);
-  if (w == NULL) return luaL_error(L, "out of memory");
+  if (w == NULL) {
+    gl_io_unhold(c->io.gl, len);
+    return luaL_error(L, "out of memory");
+  }
+  w->gl = c->io.gl;
+  w->len = len;
   memcpy(w->data, data, len);
   gl_io_refs_init(&w->refs, c->refs.policy, 1);
   gl_io_refs_set_cb(&w->refs, L, 3);
@@ -292,7 +305,7 @@ static int conn_write(lua_State *L) {
     gl_io_strerror(err, why, sizeof(why));
     gl_io_defer_error(&w->refs, why); /* out of memory: no callback then */
     gl_io_refs_release(&w->refs);     /* what the deferral did not take */
-    free(w);
+    free_write(w);
   }
   return 0;
 }

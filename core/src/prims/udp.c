@@ -26,6 +26,7 @@ typedef struct udp_op {
   int finished;        /* the callback ran (or will not) */
   int holds;           /* the handle + the resolution in flight */
   int err;
+  size_t held;         /* gl_io_hold'd: the datagrams' copy */
   uint32_t count, sent;
   uv_udp_send_t *reqs;
   uv_buf_t *bufs;
@@ -34,6 +35,7 @@ typedef struct udp_op {
 
 static void release(udp_op *op) {
   if (--op->holds > 0) return;
+  gl_io_unhold(op->io.gl, op->held);
   free(op->reqs);
   free(op->bufs);
   free(op->data);
@@ -160,6 +162,7 @@ static int core_udp_send(lua_State *L) {
   if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TFUNCTION);
   gl_io_check_usable(L, p);
   gatelog_t *gl = p->gl;
+  if (gl_io_hold(gl, total) != 0) return luaL_error(L, "not enough memory for I/O in flight");
   udp_op *op = calloc(1, sizeof(*op));
   if (op) {
     op->reqs = calloc(count ? count : 1, sizeof(*op->reqs));
@@ -169,6 +172,7 @@ static int core_udp_send(lua_State *L) {
   if (op == NULL || op->reqs == NULL || op->bufs == NULL || op->data == NULL) {
     if (op) free(op->reqs), free(op->bufs), free(op->data);
     free(op);
+    gl_io_unhold(gl, total);
     return luaL_error(L, "out of memory");
   }
   size_t off = 0;
@@ -187,6 +191,7 @@ static int core_udp_send(lua_State *L) {
     off += len;
   }
   op->count = count;
+  op->held = total;
   snprintf(op->host, sizeof(op->host), "%s", host);
   snprintf(op->service, sizeof(op->service), "%d", port);
   op->gai.data = op;
@@ -196,6 +201,7 @@ static int core_udp_send(lua_State *L) {
   int err = gl_pool_submit(gl, &op->job);
   if (err) {
     free(op->reqs), free(op->bufs), free(op->data), free(op);
+    gl_io_unhold(gl, total);
     return luaL_error(L, "udp.send: %s", uv_strerror(err));
   }
   gl_work_begin(gl);
