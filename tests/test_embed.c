@@ -294,6 +294,18 @@ static void ctx_finish(ctx *x) {
   free(x->log.p);
 }
 
+/* A core on the fixture whose sender "collector" is x->col; 0 if
+ * gatelog_new failed. */
+static int ctx_start(ctx *x, int hold) {
+  ctx_init(x, hold);
+  gatelog_options_t o;
+  ctx_options(x, &o);
+  CHECK(gatelog_new(&x->loop, &o, &x->gl) == 0 && x->gl != NULL);
+  if (x->gl == NULL) return 0;
+  CHECK(gatelog_register_sender(x->gl, "collector", collector_send, &x->col) == 0);
+  return 1;
+}
+
 /* ---- scenarios ------------------------------------------------------- */
 
 static void expect_new_fails(uv_loop_t *loop, const gatelog_options_t *o, int want) {
@@ -536,12 +548,7 @@ static int three_held(ctx *x) { return x->col.nheld >= 3; }
  * loss, and the answers that come after it only free the sends. */
 static void test_close_unanswered(void) {
   ctx x;
-  ctx_init(&x, 1);
-  gatelog_options_t o;
-  ctx_options(&x, &o);
-  CHECK(gatelog_new(&x.loop, &o, &x.gl) == 0 && x.gl != NULL);
-  if (x.gl == NULL) return;
-  CHECK(gatelog_register_sender(x.gl, "collector", collector_send, &x.col) == 0);
+  if (!ctx_start(&x, 1)) return;
   struct sockaddr_storage dst = addr("10.0.0.5", 443), src;
   for (int i = 0; i < 30; i++) {
     gatelog_sid_t s = 0;
@@ -574,12 +581,7 @@ static void test_close_unanswered(void) {
 /* Byte counters stop at 2^64 - 1 instead of wrapping, and say so. */
 static void test_add_bytes_saturates(void) {
   ctx x;
-  ctx_init(&x, 0);
-  gatelog_options_t o;
-  ctx_options(&x, &o);
-  CHECK(gatelog_new(&x.loop, &o, &x.gl) == 0 && x.gl != NULL);
-  if (x.gl == NULL) return;
-  CHECK(gatelog_register_sender(x.gl, "collector", collector_send, &x.col) == 0);
+  if (!ctx_start(&x, 0)) return;
   x.col.gl = x.gl;
   struct sockaddr_storage src = addr("192.0.2.9", 4000), dst = addr("10.0.0.5", 443);
   gatelog_sid_t s = 0;

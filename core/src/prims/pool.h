@@ -31,4 +31,24 @@ int gl_pool_cancel(gatelog_t *gl, gl_pool_job *job);
 /* How many script jobs run at once. */
 unsigned gl_pool_share(void);
 
+/* A name resolution (uv_getaddrinfo) as a script job. */
+typedef struct gl_resolve {
+  gl_pool_job job;
+  uv_getaddrinfo_t gai;     /* gai.data is the owner's */
+  uv_getaddrinfo_cb cb;
+  int socktype;
+  char host[256], service[8];
+} gl_resolve;
+
+/* Resolve host ("[::1]" as well as "::1") and port for socktype; cb runs
+ * as uv_getaddrinfo would call it, also with the error of a start that
+ * failed after waiting. 0, or the error of a start that failed now. */
+int gl_resolve_start(gatelog_t *gl, gl_resolve *r, const char *host, int port, int socktype,
+                     uv_getaddrinfo_cb cb);
+/* From cb: the thread is free. */
+void gl_resolve_done(gatelog_t *gl, gl_resolve *r);
+/* Stop it: 1 if it never started (cb will not run), else 0 (uv_cancel
+ * was tried: cb runs, perhaps with UV_ECANCELED). */
+int gl_resolve_cancel(gatelog_t *gl, gl_resolve *r);
+
 #endif

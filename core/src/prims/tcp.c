@@ -32,9 +32,7 @@ typedef struct conn {
   gl_io io;
   uv_tcp_t tcp;
   uv_timer_t timer;          /* the connect timeout */
-  uv_getaddrinfo_t gai;
-  gl_pool_job job;           /* the resolution, in the script's share of the pool */
-  char host[256], service[8];
+  gl_resolve resolve;        /* in the script's share of the pool */
   uv_connect_t connect_req;
   struct addrinfo *addrs, *next_addr;
   int state;
@@ -96,13 +94,11 @@ static void shut(conn *c) {
   if (c->state == CLOSED) return;
   /* A resolution still queued is cancelled; one running completes and
    * finds the connection closed. */
-  if (c->state == RESOLVING && gl_pool_cancel(c->io.gl, &c->job)) {
+  if (c->state == RESOLVING && gl_resolve_cancel(c->io.gl, &c->resolve)) {
     /* It never started: nothing will call on_resolved. */
     gl_work_end(c->io.gl);
     c->holds--; /* the handles still hold it */
     gl_schedule_pump(c->io.gl);
-  } else if (c->state == RESOLVING) {
-    uv_cancel((uv_req_t *)&c->gai);
   }
   c->state = CLOSED;
   gl_io_untrack(&c->io);
@@ -157,7 +153,7 @@ static void try_next(conn *c) {
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
   conn *c = req->data;
   gatelog_t *gl = c->io.gl;
-  gl_pool_done(gl, &c->job);
+  gl_resolve_done(gl, &c->resolve);
   gl_work_end(gl);
   c->addrs = res;
   if (c->state != RESOLVING) {
@@ -185,20 +181,6 @@ static void abandon(gl_io *io) {
   conn *c = GL_CONTAINER(io, conn, io);
   shut(c);
   gl_io_refs_release(&c->connect); /* released already if it ran */
-}
-
-static int resolve_start(gl_pool_job *job) {
-  conn *c = GL_CONTAINER(job, conn, job);
-  struct addrinfo hints;
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  return uv_getaddrinfo(c->io.gl->loop, &c->gai, on_resolved, c->host, c->service, &hints);
-}
-
-static void resolve_failed(gl_pool_job *job, int err) {
-  conn *c = GL_CONTAINER(job, conn, job);
-  on_resolved(&c->gai, err, NULL);
 }
 
 static conn *check_conn(lua_State *L) {
@@ -231,18 +213,8 @@ static int core_connect(lua_State *L) {
   lua_setmetatable(L, -2);
   conn *c = calloc(1, sizeof(*c));
   if (c == NULL) return luaL_error(L, "out of memory");
-  /* "[::1]" as well as "::1" (gl_io_check_host allows 255 bytes). */
-  size_t hl = strlen(host);
-  if (hl > 2 && host[0] == '[' && host[hl - 1] == ']')
-    snprintf(c->host, sizeof(c->host), "%.*s", (int)(hl - 2), host + 1);
-  else
-    snprintf(c->host, sizeof(c->host), "%s", host);
-  snprintf(c->service, sizeof(c->service), "%d", port);
-  c->gai.data = c;
-  c->io.gl = gl;
-  c->job.start = resolve_start;
-  c->job.failed = resolve_failed;
-  int err = gl_pool_submit(gl, &c->job);
+  c->resolve.gai.data = c;
+  int err = gl_resolve_start(gl, &c->resolve, host, port, SOCK_STREAM, on_resolved);
   if (err) {
     free(c);
     return luaL_error(L, "tcp.connect: %s", uv_strerror(err));

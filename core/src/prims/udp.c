@@ -18,9 +18,7 @@
 typedef struct udp_op {
   gl_io io;
   uv_udp_t udp;
-  uv_getaddrinfo_t gai;
-  gl_pool_job job;     /* the resolution, in the script's share of the pool */
-  char host[256], service[8];
+  gl_resolve resolve;  /* in the script's share of the pool */
   gl_io_refs refs;     /* the callback, if any, and the policy */
   int resolving;
   int finished;        /* the callback ran (or will not) */
@@ -54,14 +52,12 @@ static void finish(udp_op *op, int err) {
   if (op->finished) return;
   op->finished = 1;
   gl_io_untrack(&op->io);
-  if (op->resolving && gl_pool_cancel(op->io.gl, &op->job)) {
+  if (op->resolving && gl_resolve_cancel(op->io.gl, &op->resolve)) {
     /* It never started: nothing will call on_resolved. */
     op->resolving = 0;
     op->holds--; /* the handle still holds it */
     gl_work_end(op->io.gl);
     gl_schedule_pump(op->io.gl);
-  } else if (op->resolving) {
-    uv_cancel((uv_req_t *)&op->gai);
   }
   uv_close((uv_handle_t *)&op->udp, on_closed);
   gl_io_refs_status(&op->refs, err);
@@ -81,7 +77,7 @@ static void on_sent(uv_udp_send_t *req, int status) {
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
   udp_op *op = req->data;
   gatelog_t *gl = op->io.gl;
-  gl_pool_done(gl, &op->job);
+  gl_resolve_done(gl, &op->resolve);
   gl_work_end(gl);
   op->resolving = 0;
   if (op->finished) {
@@ -107,20 +103,6 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   }
   uv_freeaddrinfo(res);
   if (op->count == 0) finish(op, 0);
-}
-
-static int resolve_start(gl_pool_job *job) {
-  udp_op *op = GL_CONTAINER(job, udp_op, job);
-  struct addrinfo hints;
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_DGRAM;
-  return uv_getaddrinfo(op->io.gl->loop, &op->gai, on_resolved, op->host, op->service, &hints);
-}
-
-static void resolve_failed(gl_pool_job *job, int err) {
-  udp_op *op = GL_CONTAINER(job, udp_op, job);
-  on_resolved(&op->gai, err, NULL);
 }
 
 /* The core is closing: released first, the callback does not run. */
@@ -192,13 +174,9 @@ static int core_udp_send(lua_State *L) {
   }
   op->count = count;
   op->held = total;
-  snprintf(op->host, sizeof(op->host), "%s", host);
-  snprintf(op->service, sizeof(op->service), "%d", port);
-  op->gai.data = op;
+  op->resolve.gai.data = op;
   op->io.gl = gl;
-  op->job.start = resolve_start;
-  op->job.failed = resolve_failed;
-  int err = gl_pool_submit(gl, &op->job);
+  int err = gl_resolve_start(gl, &op->resolve, host, port, SOCK_DGRAM, on_resolved);
   if (err) {
     free(op->reqs), free(op->bufs), free(op->data), free(op);
     gl_io_unhold(gl, total);
