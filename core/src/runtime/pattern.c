@@ -344,8 +344,7 @@ static int find_aux(lua_State *L, int find) {
   const uchar *pat = (const uchar *)p;
   int anchored = *pat == '^';
   pat += anchored;
-  const uchar *at = m.subject + init;
-  do {
+  for (const uchar *at = m.subject + init;; at++) {
     const uchar *e = match_at(&m, at, pat);
     if (e) {
       if (!find) return push_captures(&m, at, e);
@@ -353,7 +352,8 @@ static int find_aux(lua_State *L, int find) {
       lua_pushinteger(L, e - m.subject);
       return push_captures(&m, NULL, NULL) + 2;
     }
-  } while (at++ < m.end && !anchored);
+    if (anchored || at == m.end) break;
+  }
   lua_pushnil(L);
   return 1;
 }
@@ -367,10 +367,10 @@ static int gmatch_next(lua_State *L) {
   size_t len;
   const char *s = lua_tolstring(L, lua_upvalueindex(2), &len);
   const uchar *pat = (const uchar *)lua_tostring(L, lua_upvalueindex(3));
+  size_t from = (size_t)lua_tointeger(L, lua_upvalueindex(4));
   matcher m;
   matcher_init(&m, L, s, len);
-  for (const uchar *at = m.subject + (size_t)lua_tointeger(L, lua_upvalueindex(4)); at <= m.end;
-       at++) {
+  for (const uchar *at = m.subject + (from < len ? from : len); from <= len && at <= m.end; at++) {
     const uchar *e = match_at(&m, at, pat);
     if (e) {
       /* An empty match moves on by one, or it would match there forever. */
