@@ -212,8 +212,9 @@ int gl_budget_end(lua_State *L, gl_budget *b) {
   atomic_store(&b->deadline_ns, 0);
   b->enforcing = 0;
   if (atomic_exchange(&b->armed, 0)) set_hook(L, NULL, 0);
-  /* What a runaway call allocated is garbage now: give it back at once. */
-  if (b->out_of_memory) lua_gc(L, LUA_GCCOLLECT, 0);
+  /* What a runaway call allocated is garbage now: give it back at once,
+   * rather than charge the collection to the next call's budget. */
+  if (kind) lua_gc(L, LUA_GCCOLLECT, 0);
   b->expired = b->out_of_memory = 0;
   return kind;
 }
