@@ -8,7 +8,13 @@ local S = require "support"
 ffi.cdef [[
 int setenv(const char *name, const char *value, int overwrite);
 int unsetenv(const char *name);
+struct gl_rlimit { unsigned long cur, max; };
+int getrlimit(int resource, struct gl_rlimit *rl);
+int setrlimit(int resource, const struct gl_rlimit *rl);
+typedef void (*gl_sighandler)(int);
+gl_sighandler signal(int sig, gl_sighandler handler);
 ]]
+local RLIMIT_FSIZE, SIGXFSZ = 1, 25 -- Linux
 
 local DEFAULT = S.src .. "/scripts/default.lua"
 
@@ -87,18 +93,44 @@ describe("the default script", function()
     assert.equal(12, S.count_keys(seen))
   end)
 
-  it("reports a full disk as a failed send and keeps the batch", function()
-    local gl, logs = new_default("/dev/full", { batch_max = 3, flush_interval = 0.03 })
+  -- A full disk, as the process sees it: a file size limit (RLIMIT_FSIZE,
+  -- with SIGXFSZ ignored) makes the write fail part way (EFBIG). A device
+  -- such as /dev/full is not a regular file, and is refused.
+  it("reports a write that fails as a failed send, keeps the batch, and leaves no half batch", function()
+    local path = dir .. "/full.ndjson"
+    local gl, logs = new_default(path, { batch_max = 3, flush_interval = 0.03 })
+    local old = ffi.new("struct gl_rlimit")
+    assert(ffi.C.getrlimit(RLIMIT_FSIZE, old) == 0)
+    local handler = ffi.C.signal(SIGXFSZ, ffi.cast("gl_sighandler", 1)) -- SIG_IGN
+    assert(ffi.C.setrlimit(RLIMIT_FSIZE, ffi.new("struct gl_rlimit", 100, old.max)) == 0)
     for i = 1, 3 do gl:tcp_end(gl:tcp_start(1, "10.0.0.1:" .. i, "10.0.0.2:80")) end
-    assert.truthy(S.run_until(gl, function() return gl:stats().batches_failed >= 2 end, 5))
+    local failed = S.run_until(gl, function() return gl:stats().batches_failed >= 2 end, 5)
+    assert(ffi.C.setrlimit(RLIMIT_FSIZE, old) == 0)
+    ffi.C.signal(SIGXFSZ, handler)
+    assert.truthy(failed)
     local st = gl:stats()
     assert.equal(0, st.records_sent)
     assert.equal(3, st.records_queued)
     local said = false
-    for _, l in ipairs(logs) do said = said or l.msg:find("ENOSPC", 1, true) ~= nil end
+    for _, l in ipairs(logs) do said = said or l.msg:find("EFBIG", 1, true) ~= nil end
     assert.is_true(said)
-    st = gl:close(0.1)
-    assert.equal(3, st.lost_on_close)
+    assert.equal(0, #lines(path)) -- truncated back after each failed write
+    assert.truthy(S.run_until(gl, function() return gl:stats().records_sent == 3 end, 5))
+    gl:close(1)
+    assert.equal(3, #lines(path))
+  end)
+
+  it("refuses a device, a FIFO and a symbolic link out of its directory", function()
+    assert(os.execute("mkfifo " .. dir .. "/fifo && ln -s /dev/null " .. dir .. "/link") == 0)
+    for _, target in ipairs({ "/dev/full", dir .. "/fifo", dir .. "/link" }) do
+      local gl, logs = new_default(target, { batch_max = 3, flush_interval = 0.03 })
+      for i = 1, 3 do gl:tcp_end(gl:tcp_start(1, "10.0.0.1:" .. i, "10.0.0.2:80")) end
+      assert.truthy(S.run_until(gl, function() return gl:stats().batches_failed >= 1 end, 5))
+      local said = false
+      for _, l in ipairs(logs) do said = said or l.msg:find("E[A-Z]+: " .. target) ~= nil end
+      assert.is_true(said, target)
+      assert.equal(3, gl:close(0.1).lost_on_close)
+    end
   end)
 
   it("writes to standard output when GATELOG_OUTPUT is not set", function()

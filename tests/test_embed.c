@@ -294,6 +294,18 @@ static void ctx_finish(ctx *x) {
   free(x->log.p);
 }
 
+/* A core on the fixture whose sender "collector" is x->col; 0 if
+ * gatelog_new failed. */
+static int ctx_start(ctx *x, int hold) {
+  ctx_init(x, hold);
+  gatelog_options_t o;
+  ctx_options(x, &o);
+  CHECK(gatelog_new(&x->loop, &o, &x->gl) == 0 && x->gl != NULL);
+  if (x->gl == NULL) return 0;
+  CHECK(gatelog_register_sender(x->gl, "collector", collector_send, &x->col) == 0);
+  return 1;
+}
+
 /* ---- scenarios ------------------------------------------------------- */
 
 static void expect_new_fails(uv_loop_t *loop, const gatelog_options_t *o, int want) {
@@ -536,12 +548,7 @@ static int three_held(ctx *x) { return x->col.nheld >= 3; }
  * loss, and the answers that come after it only free the sends. */
 static void test_close_unanswered(void) {
   ctx x;
-  ctx_init(&x, 1);
-  gatelog_options_t o;
-  ctx_options(&x, &o);
-  CHECK(gatelog_new(&x.loop, &o, &x.gl) == 0 && x.gl != NULL);
-  if (x.gl == NULL) return;
-  CHECK(gatelog_register_sender(x.gl, "collector", collector_send, &x.col) == 0);
+  if (!ctx_start(&x, 1)) return;
   struct sockaddr_storage dst = addr("10.0.0.5", 443), src;
   for (int i = 0; i < 30; i++) {
     gatelog_sid_t s = 0;
@@ -571,8 +578,32 @@ static void test_close_unanswered(void) {
   ctx_finish(&x);
 }
 
+/* Byte counters stop at 2^64 - 1 instead of wrapping, and say so. */
+static void test_add_bytes_saturates(void) {
+  ctx x;
+  if (!ctx_start(&x, 0)) return;
+  x.col.gl = x.gl;
+  struct sockaddr_storage src = addr("192.0.2.9", 4000), dst = addr("10.0.0.5", 443);
+  gatelog_sid_t s = 0;
+  CHECK(gatelog_tcp_start(x.gl, 1, SA(src), SA(dst), &s) == 0);
+  CHECK(gatelog_add_bytes(x.gl, s, UINT64_MAX - 10, 7) == 0);
+  CHECK(stats(&x).bytes_saturated == 0);
+  CHECK(gatelog_add_bytes(x.gl, s, 5, 0) == 0); /* UINT64_MAX - 5 */
+  CHECK(gatelog_add_bytes(x.gl, s, 15, 3) == 0); /* tx stops; rx is 10 */
+  CHECK(gatelog_add_bytes(x.gl, s, 1, UINT64_MAX) == 0); /* both stop */
+  CHECK(stats(&x).bytes_saturated == 3);
+  CHECK(gatelog_tcp_end(x.gl, s) == 0);
+  x.want = 1;
+  CHECK(run_until(&x, all_delivered));
+  CHECK(strstr(x.col.json.p, "\"bytesTx\":18446744073709551615,\"bytesRx\":18446744073709551615") != NULL);
+  CHECK(gatelog_close(x.gl, 100, on_closed, &x) == 0);
+  CHECK(run_until(&x, NULL));
+  ctx_finish(&x);
+}
+
 #define TESTS(TEST)      \
   TEST(new_failures)     \
+  TEST(add_bytes_saturates) \
   TEST(gateway)          \
   TEST(close_unanswered)
 CHECK_MAIN(TESTS)

@@ -792,6 +792,45 @@ static void test_record(void) {
   gl_buf_free(&b);
 }
 
+/* What enrich sets is counted (enrich_max_bytes) and held compactly:
+ * setting a field again and again does not grow the buffer. */
+static void test_extras_bounded(void) {
+  gl_extras x = {0};
+  char big[1000];
+  memset(big, 'v', sizeof(big));
+  CHECK(gl_extras_set_string(&x, "first", 5, "1", 1) == 0);
+  CHECK(gl_extras_set_number(&x, "n", 1, 2, GL_EXTRA_NUMBER) == 0);
+  CHECK(gl_extras_size(&x) == 5 + 1 + 1 + GL_EXTRA_SCALAR_SIZE);
+  CHECK(gl_extras_size_after(&x, -1, "n", 1, 3) == 5 + 1 + 1 + 3);
+  CHECK(gl_extras_size_after(&x, -1, "new", 3, 4) == 5 + 1 + 1 + 8 + 3 + 4);
+  int bad = 0;
+  for (int i = 0; i < 10000; i++) {
+    big[0] = (char)('a' + i % 26);
+    bad += gl_extras_set_string(&x, "k", 1, big, sizeof(big)) != 0;
+    bad += gl_extras_set_addr(&x, 1, big, 10 + (size_t)(i % 5)) != 0;
+  }
+  CHECK(bad == 0);
+  CHECK(gl_extras_size(&x) == 15 + 1 + 1000 + 14);
+  CHECK(x.strs.len < 3 * (x.held + 4096)); /* 10,000 values set, a few kept */
+  CHECK(gl_extras_size_after(&x, 1, NULL, 0, 2) == 15 + 1 + 1000 + 2);
+  gl_extras_unset(&x, "first", 5);
+  CHECK(gl_extras_size(&x) == 8 + 1 + 1 + 1000 + 14);
+
+  /* After compactions, the JSON still has each field's last value. */
+  gl_record r;
+  memset(&r, 0, sizeof(r));
+  r.extras = &x;
+  gl_buf b = {0};
+  CHECK(gl_record_json(&b, &r) == 0);
+  /* The last i, 9999: 'a' + 9999 % 26 is 'p'; 10 + 9999 % 5 bytes. */
+  CHECK(strstr(b.data, ",\"destAddr\":\"pvvvvvvvvvvvvv\",") != NULL);
+  CHECK(strstr(b.data, ",\"n\":2,\"k\":\"pvvv") != NULL);
+  gl_buf_free(&b);
+  gl_extras_reset(&x);
+  CHECK(gl_extras_size(&x) == 0 && x.held == 0);
+  gl_extras_free(&x);
+}
+
 #define TESTS(TEST)  \
   TEST(json)         \
   TEST(timefmt)      \
@@ -802,5 +841,6 @@ static void test_record(void) {
   TEST(table)        \
   TEST(table_growth) \
   TEST(table_lists)  \
-  TEST(record)
+  TEST(record)       \
+  TEST(extras_bounded)
 CHECK_MAIN(TESTS)

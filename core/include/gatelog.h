@@ -192,6 +192,14 @@ typedef struct gatelog_options_s {
                                    ends the least recently active one
                                    (endReason "evicted"); GATELOG_REFUSE: the
                                    new one fails with GATELOG_EFULL */
+  /* Limits of the sandbox (README, "The sandbox"). */
+  const char *file_dirs;        /* directories core.file_append may write in
+                                   (and rotate), ':'-separated. NULL
+                                   (default): the script's directory and
+                                   that of $GATELOG_OUTPUT. Copied */
+  uint32_t enrich_max_bytes;    /* bytes the fields enrich sets may take in
+                                   one record (keys and values); 64 to
+                                   2^30, default 65536 */
 } gatelog_options_t;
 
 /* on_script_error values. */
@@ -266,6 +274,9 @@ typedef struct gatelog_stats_s {
                                  sink, as the backoff (with its jitter) or the
                                  sink's Retry-After set it; 0 once a send
                                  succeeds */
+  uint64_t bytes_saturated;   /* gatelog_add_bytes calls that would have taken a
+                                 session's bytesTx or bytesRx past 2^64 - 1:
+                                 the counter stays at 2^64 - 1 */
 } gatelog_stats_t;
 
 /* Which script is running, for operators. */

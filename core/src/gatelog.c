@@ -24,6 +24,7 @@ static void free_core(gatelog_t *gl) {
   gl_extras_free(&gl->extras);
   free(gl->script_path);
   free(gl->lua_path);
+  free(gl->file_dirs);
   free(gl->last_reload_error);
   free(gl);
 }
@@ -102,6 +103,8 @@ int gatelog_new(uv_loop_t *loop, const gatelog_options_t *opts, gatelog_t **out)
   gl->log_data = opts->log_data;
   gl->script_path = strdup(opts->script);
   gl->lua_path = opts->lua_path ? strdup(opts->lua_path) : NULL;
+  gl->file_dirs = gl_file_dirs(opts->file_dirs, opts->script);
+  gl_list_init(&gl->pool_waiting);
   gl_list_init(&gl->outbox);
   gl_list_init(&gl->inflight);
   gl_list_init(&gl->answered);
@@ -114,7 +117,8 @@ int gatelog_new(uv_loop_t *loop, const gatelog_options_t *opts, gatelog_t **out)
   gl_config_from_options(&gl->cfg, opts);
   uint64_t seed = 0;
   int err = 0;
-  if (gl->script_path == NULL || (opts->lua_path && gl->lua_path == NULL)) {
+  if (gl->script_path == NULL || (opts->lua_path && gl->lua_path == NULL) ||
+      gl->file_dirs == NULL) {
     gl_set_error(gl, "gatelog_new: out of memory");
     err = UV_ENOMEM;
   }

@@ -129,6 +129,11 @@ struct gatelog_s {
                               compressions too: abandoned by the close */
   gl_link deferred;        /* script callbacks for the next pump (io.c) */
   unsigned io_open;        /* script I/O handles whose close has not run */
+  gl_link pool_waiting;    /* script jobs for the thread pool, waiting (pool.h) */
+  unsigned pool_running;   /* script jobs on the thread pool now */
+  unsigned pool_max;       /* at most this many at once */
+  size_t io_held;          /* bytes copied for script I/O in flight (io.h) */
+  char *file_dirs;         /* where file_append may write: ':'-separated */
   struct gl_http *http;    /* the HTTP client (http.c), made on first use */
 
   uv_timer_t flush_timer;

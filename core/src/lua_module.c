@@ -448,7 +448,7 @@ static const struct {
     STAT(sends_timed_out), STAT(sends_raised_after_io),  STAT(reloads),          STAT(reload_failures),
     STAT(script_loaded_ns), STAT(script_memory),    STAT(script_states),
     STAT(batches_rejected), STAT(records_rejected), STAT(bytes_queued),
-    STAT(records_retrying), STAT(retry_wait_ms),
+    STAT(records_retrying), STAT(retry_wait_ms), STAT(bytes_saturated),
 };
 
 static void push_stats(lua_State *L, const gatelog_stats_t *st) {

@@ -81,12 +81,15 @@ static int core_hostname(lua_State *L) {
 static void sender_complete(gatelog_send_t *req, int ok, const char *err) {
   gl_policy *p = req->owner;
   req->owner = NULL;
+  gl_io_unhold(req->gl, req->len);
   gl_rt_callback(&p->rt, req->cb_ref, ok, err);
   gl_policy_unref(p);
 }
 
 static void sender_release(gatelog_send_t *req) {
-  if (req->owner) gl_policy_unref(req->owner);
+  if (req->owner == NULL) return; /* completed: released there */
+  gl_io_unhold(req->gl, req->len);
+  gl_policy_unref(req->owner);
   req->owner = NULL;
 }
 
@@ -99,8 +102,14 @@ static int sender_call(lua_State *L) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   gatelog_t *gl = p->rt.gl;
   gl_io_check_usable(L, &p->rt);
+  /* The copy counts with the script's other I/O in flight. */
+  if (gl_io_hold(gl, len) != 0)
+    return luaL_error(L, "core.senders.%s: more bytes in flight than script_memory_max", s->name);
   gatelog_send_t *req = gl_host_send_new(gl, payload, len);
-  if (req == NULL) return luaL_error(L, "out of memory");
+  if (req == NULL) {
+    gl_io_unhold(gl, len);
+    return luaL_error(L, "out of memory");
+  }
   req->complete = sender_complete;
   req->release = sender_release;
   req->owner = p;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util/ids.h"
+#include "util/json.h"
 #include "policy/policy.h"
 #include "util/timefmt.h"
 
@@ -117,6 +118,21 @@ static int view_index(lua_State *L) {
   return 1;
 }
 
+/* Raise unless the record's fields may grow by this set: within
+ * enrich_max_bytes (upvalue 1), and with the bytes copied into C counted
+ * with the Lua heap against script_memory_max. which: the address field
+ * set, or -1. */
+static void check_room(lua_State *L, gl_extras *x, int which, const char *key, size_t klen,
+                       size_t vsize) {
+  size_t max = (size_t)lua_tonumber(L, lua_upvalueindex(1));
+  size_t after = gl_extras_size_after(x, which, key, klen, vsize);
+  if (after > max)
+    luaL_error(L, "field '%s': the record's fields would take %d bytes, more than enrich_max_bytes "
+               "(%d)", which < 0 ? key : which ? "destAddr" : "sourceAddr", (int)after, (int)max);
+  if (gl_budget_charge(gl_budget_of(L), gl_extras_memory(x) + klen + vsize + 2) != 0)
+    luaL_error(L, "not enough memory");
+}
+
 static int view_newindex(lua_State *L) {
   gl_view *v = lua_touserdata(L, 1);
   gl_record *r = bound(L, v);
@@ -129,11 +145,18 @@ static int view_newindex(lua_State *L) {
   if (f == F_SOURCE_ADDR || f == F_DEST_ADDR) {
     if (lua_type(L, 3) != LUA_TSTRING) return luaL_error(L, "%s must be set to a string", key);
     const char *s = lua_tolstring(L, 3, &len);
+    check_room(L, r->extras, f == F_DEST_ADDR, key, 0, len);
     err = gl_extras_set_addr(r->extras, f == F_DEST_ADDR, s, len);
   } else if (f != F_NONE) {
     return luaL_error(L, "record field '%s' is read-only", key);
   } else {
-    switch (lua_type(L, 3)) {
+    /* JSON writes invalid UTF-8 as U+FFFD: two such names would be one
+     * key twice. (Not quoted: its bytes would go into the log.) */
+    if (!gl_json_utf8_valid(key, klen)) return luaL_error(L, "a field name is not valid UTF-8");
+    int t = lua_type(L, 3);
+    if (t == LUA_TBOOLEAN || t == LUA_TNUMBER || t == LUA_TSTRING)
+      check_room(L, r->extras, -1, key, klen, t == LUA_TSTRING ? lua_objlen(L, 3) : GL_EXTRA_SCALAR_SIZE);
+    switch (t) {
       case LUA_TNIL: gl_extras_unset(r->extras, key, klen); break;
       case LUA_TBOOLEAN:
         err = gl_extras_set_number(r->extras, key, klen, lua_toboolean(L, 3), GL_EXTRA_BOOLEAN);
@@ -198,7 +221,8 @@ void gl_view_install(gl_policy *p) {
   lua_setfield(L, -2, "names");
   lua_pushcfunction(L, view_index);
   lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, view_newindex);
+  lua_pushnumber(L, p->rt.gl->opts.enrich_max_bytes);
+  lua_pushcclosure(L, view_newindex, 1);
   lua_setfield(L, -2, "__newindex");
   lua_pushcfunction(L, view_tostring);
   lua_setfield(L, -2, "__tostring");

@@ -8,13 +8,16 @@
 #include <zlib.h>
 
 #include "prims/io.h"
+#include "prims/pool.h"
 #include "runtime/runtime.h"
 
 enum { FORMAT_ZLIB = 15, FORMAT_GZIP = 15 + 16 }; /* deflateInit2's windowBits */
 
 typedef struct compress_req {
   gl_io io;          /* tracked until done: the close abandons it */
+  size_t held;       /* gl_io_hold'd: the input and room for the output */
   uv_work_t work;
+  gl_pool_job job;   /* in the script's share of the pool */
   gl_io_refs refs;   /* the callback and the policy */
   int format;
   int level;
@@ -54,6 +57,8 @@ static void compress_work(uv_work_t *w) {
 static void compress_done(uv_work_t *w, int status) {
   compress_req *r = w->data;
   gatelog_t *gl = r->io.gl;
+  gl_pool_done(gl, &r->job);
+  gl_io_unhold(gl, r->held);
   gl_work_end(gl);
   gl_io_untrack(&r->io);
   int err = status ? status : r->result;
@@ -75,6 +80,21 @@ static void compress_done(uv_work_t *w, int status) {
 static void abandon(gl_io *io) {
   compress_req *r = GL_CONTAINER(io, compress_req, io);
   gl_io_refs_release(&r->refs);
+  if (gl_pool_cancel(io->gl, &r->job)) { /* never started: nothing will complete it */
+    gl_work_end(io->gl);
+    gl_io_unhold(io->gl, r->held);
+    free(r);
+  }
+}
+
+static int compress_start(gl_pool_job *job) {
+  compress_req *r = GL_CONTAINER(job, compress_req, job);
+  return uv_queue_work(r->io.gl->loop, &r->work, compress_work, compress_done);
+}
+
+static void compress_failed(gl_pool_job *job, int err) {
+  compress_req *r = GL_CONTAINER(job, compress_req, job);
+  compress_done(&r->work, err);
 }
 
 static int start(lua_State *L, int format) {
@@ -86,16 +106,26 @@ static int start(lua_State *L, int format) {
   if (level < 0 || level > 9) return luaL_argerror(L, 3, "level must be from 0 to 9");
   if (len > UINT32_MAX) return luaL_argerror(L, 1, "data larger than 4 GiB");
   gl_io_check_usable(L, p);
+  size_t held = 2 * len + 1024;
+  if (gl_io_hold(p->gl, held) != 0) return luaL_error(L, "not enough memory for I/O in flight");
   compress_req *r = malloc(sizeof(*r) + len);
-  if (r == NULL) return luaL_error(L, "out of memory");
+  if (r == NULL) {
+    gl_io_unhold(p->gl, held);
+    return luaL_error(L, "out of memory");
+  }
   memset(r, 0, sizeof(*r));
+  r->held = held;
   memcpy(r->data, data, len);
   r->len = len;
   r->format = format;
   r->level = level;
   r->work.data = r;
-  int err = uv_queue_work(p->gl->loop, &r->work, compress_work, compress_done);
+  r->io.gl = p->gl;
+  r->job.start = compress_start;
+  r->job.failed = compress_failed;
+  int err = gl_pool_submit(p->gl, &r->job);
   if (err) {
+    gl_io_unhold(p->gl, held);
     free(r);
     return luaL_error(L, "cannot queue compression: %s", uv_strerror(err));
   }

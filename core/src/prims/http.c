@@ -55,6 +55,9 @@ typedef struct http_req {
   CURL *easy;
   gl_io_refs refs; /* the callback and the policy, once started */
   int too_big;
+  int no_room;     /* gl_io_hold refused the response's next bytes */
+  gatelog_t *gl;
+  size_t held;     /* gl_io_hold'd: the request body, the response so far */
   size_t max_response;
   struct curl_slist *headers;
   gl_buf body;     /* of the response */
@@ -182,6 +185,7 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
 
 static void free_req(http_req *r) {
   gl_io_refs_release(&r->refs);
+  if (r->gl) gl_io_unhold(r->gl, r->held);
   if (r->easy) curl_easy_cleanup(r->easy);
   curl_slist_free_all(r->headers);
   gl_buf_free(&r->body);
@@ -250,6 +254,11 @@ static size_t on_body(char *data, size_t size, size_t n, void *userp) {
     r->too_big = 1;
     return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
   }
+  if (gl_io_hold(r->gl, len) != 0) {
+    r->no_room = 1;
+    return 0;
+  }
+  r->held += len;
   return gl_buf_append(&r->body, data, len) == 0 ? len : 0;
 }
 
@@ -334,6 +343,8 @@ static int push_result(lua_State *L, http_req *r, CURLcode rc) {
   lua_pushnil(L);
   if (r->too_big)
     lua_pushfstring(L, "EMSGSIZE: response body larger than %d bytes", (int)r->max_response);
+  else if (r->no_room)
+    lua_pushliteral(L, "ENOBUFS: the script's I/O in flight holds script_memory_max bytes");
   else
     lua_pushfstring(L, "%s: %s", curl_err_name(rc),
                     r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
@@ -475,8 +486,14 @@ static int core_http_request(lua_State *L) {
 
   gl_http *h = http_get(p->gl);
   if (h == NULL) return luaL_error(L, "cannot start libcurl");
+  if (gl_io_hold(p->gl, body_len) != 0) return luaL_error(L, "not enough memory for I/O in flight");
   http_req *r = calloc(1, sizeof(*r));
-  if (r == NULL) return luaL_error(L, "out of memory");
+  if (r == NULL) {
+    gl_io_unhold(p->gl, body_len);
+    return luaL_error(L, "out of memory");
+  }
+  r->gl = p->gl;
+  r->held = body_len;
   if ((r->easy = curl_easy_init()) == NULL || build_headers(L, r) != 0 ||
       (body && (r->req_body = malloc(body_len ? body_len : 1)) == NULL)) {
     free_req(r);

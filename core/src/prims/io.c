@@ -163,6 +163,18 @@ void gl_io_run_deferred(gatelog_t *gl) {
   }
 }
 
+int gl_io_hold(gatelog_t *gl, size_t bytes) {
+  uint64_t max = gl->opts.script_memory_max;
+  if (max && (bytes > max || gl->io_held > max - bytes)) return UV_ENOBUFS;
+  gl->io_held += bytes;
+  return 0;
+}
+
+void gl_io_unhold(gatelog_t *gl, size_t bytes) {
+  assert(gl->io_held >= bytes);
+  gl->io_held -= bytes;
+}
+
 void gl_io_strerror(int err, char *buf, size_t size) {
   snprintf(buf, size, "%s: %s", gatelog_err_name(err), gatelog_strerror(err));
 }

@@ -100,6 +100,14 @@ int gl_io_defer_error(gl_io_refs *r, const char *err);
 /* Run the deferred callbacks (the pump). */
 void gl_io_run_deferred(gatelog_t *gl);
 
+/* Bytes a primitive copies out of the script's heap for I/O in flight
+ * (data to append, compress, send or write; a response as it arrives):
+ * held per core, at most script_memory_max of them, so that a script
+ * cannot queue more outside its heap than its heap may hold. 0, or
+ * UV_ENOBUFS (nothing is held then). */
+int gl_io_hold(gatelog_t *gl, size_t bytes);
+void gl_io_unhold(gatelog_t *gl, size_t bytes);
+
 /* Format a libuv error as the primitives report it: "ENAME: message". */
 void gl_io_strerror(int err, char *buf, size_t size);
 /* Push nil and "ENAME: message" (what a primitive's callback receives on
@@ -122,6 +130,9 @@ int gl_io_check_port(lua_State *L, int idx);
  * callback's registry reference); on UV_ENOMEM the caller still does. */
 int gl_file_append(gatelog_t *gl, gl_runtime *p, const char *path, const char *data,
                    size_t len, int cb_ref, uint64_t max_bytes, unsigned keep);
+/* The directories file_append may write in: the option file_dirs, or by
+ * default the script's and that of $GATELOG_OUTPUT. malloc'd, or NULL. */
+char *gl_file_dirs(const char *option, const char *script);
 
 /* The primitives of gatelog.core, each adding its functions to the
  * module table on top of L's stack (policy/core_module.c calls them). */

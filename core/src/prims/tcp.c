@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "prims/io.h"
+#include "prims/pool.h"
 #include "runtime/runtime.h"
 
 #define CONN_MT "gatelog.tcp"
@@ -31,7 +32,7 @@ typedef struct conn {
   gl_io io;
   uv_tcp_t tcp;
   uv_timer_t timer;          /* the connect timeout */
-  uv_getaddrinfo_t gai;
+  gl_resolve resolve;        /* in the script's share of the pool */
   uv_connect_t connect_req;
   struct addrinfo *addrs, *next_addr;
   int state;
@@ -49,6 +50,8 @@ typedef struct conn {
 typedef struct write_req {
   uv_write_t req;
   gl_io_refs refs;           /* the callback, if any, and the policy */
+  gatelog_t *gl;
+  size_t len;                /* gl_io_hold'd */
   char data[];
 } write_req;
 
@@ -91,7 +94,12 @@ static void shut(conn *c) {
   if (c->state == CLOSED) return;
   /* A resolution still queued is cancelled; one running completes and
    * finds the connection closed. */
-  if (c->state == RESOLVING) uv_cancel((uv_req_t *)&c->gai);
+  if (c->state == RESOLVING && gl_resolve_cancel(c->io.gl, &c->resolve)) {
+    /* It never started: nothing will call on_resolved. */
+    gl_work_end(c->io.gl);
+    c->holds--; /* the handles still hold it */
+    gl_schedule_pump(c->io.gl);
+  }
   c->state = CLOSED;
   gl_io_untrack(&c->io);
   /* Closing already when a failed connect makes way for the next address. */
@@ -145,6 +153,7 @@ static void try_next(conn *c) {
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
   conn *c = req->data;
   gatelog_t *gl = c->io.gl;
+  gl_resolve_done(gl, &c->resolve);
   gl_work_end(gl);
   c->addrs = res;
   if (c->state != RESOLVING) {
@@ -198,27 +207,14 @@ static int core_connect(lua_State *L) {
   }
   gl_io_check_usable(L, p);
   gatelog_t *gl = p->gl;
-  /* "[::1]" as well as "::1". */
-  char name[260];
-  size_t hl = strlen(host);
-  if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
-    snprintf(name, sizeof(name), "%.*s", (int)(hl - 2), host + 1);
-    host = name;
-  }
-  char service[8];
-  snprintf(service, sizeof(service), "%d", port);
   conn **ud = lua_newuserdata(L, sizeof(*ud));
   *ud = NULL;
   luaL_getmetatable(L, CONN_MT);
   lua_setmetatable(L, -2);
   conn *c = calloc(1, sizeof(*c));
   if (c == NULL) return luaL_error(L, "out of memory");
-  struct addrinfo hints;
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  c->gai.data = c;
-  int err = uv_getaddrinfo(gl->loop, &c->gai, on_resolved, host, service, &hints);
+  c->resolve.gai.data = c;
+  int err = gl_resolve_start(gl, &c->resolve, host, port, SOCK_STREAM, on_resolved);
   if (err) {
     free(c);
     return luaL_error(L, "tcp.connect: %s", uv_strerror(err));
@@ -242,11 +238,16 @@ static int core_connect(lua_State *L) {
   return 0;
 }
 
+static void free_write(write_req *w) {
+  gl_io_unhold(w->gl, w->len);
+  free(w);
+}
+
 static void on_written(uv_write_t *req, int status) {
   write_req *w = req->data;
   gl_io_refs_status(&w->refs, status);
   gl_io_refs_release(&w->refs);
-  free(w);
+  free_write(w);
 }
 
 static int conn_write(lua_State *L) {
@@ -255,8 +256,14 @@ static int conn_write(lua_State *L) {
   const char *data = luaL_checklstring(L, 2, &len);
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
   gl_io_check_usable(L, c->refs.policy);
+  if (gl_io_hold(c->io.gl, len) != 0) return luaL_error(L, "not enough memory for I/O in flight");
   write_req *w = malloc(sizeof(*w) + len);
-  if (w == NULL) return luaL_error(L, "out of memory");
+  if (w == NULL) {
+    gl_io_unhold(c->io.gl, len);
+    return luaL_error(L, "out of memory");
+  }
+  w->gl = c->io.gl;
+  w->len = len;
   memcpy(w->data, data, len);
   gl_io_refs_init(&w->refs, c->refs.policy, 1);
   gl_io_refs_set_cb(&w->refs, L, 3);
@@ -270,7 +277,7 @@ static int conn_write(lua_State *L) {
     gl_io_strerror(err, why, sizeof(why));
     gl_io_defer_error(&w->refs, why); /* out of memory: no callback then */
     gl_io_refs_release(&w->refs);     /* what the deferral did not take */
-    free(w);
+    free_write(w);
   }
   return 0;
 }

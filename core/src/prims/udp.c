@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "prims/io.h"
+#include "prims/pool.h"
 #include "runtime/runtime.h"
 
 #define DATAGRAM_MAX 65507 /* the largest UDP payload over IPv4 */
@@ -17,12 +18,13 @@
 typedef struct udp_op {
   gl_io io;
   uv_udp_t udp;
-  uv_getaddrinfo_t gai;
+  gl_resolve resolve;  /* in the script's share of the pool */
   gl_io_refs refs;     /* the callback, if any, and the policy */
   int resolving;
   int finished;        /* the callback ran (or will not) */
   int holds;           /* the handle + the resolution in flight */
   int err;
+  size_t held;         /* gl_io_hold'd: the datagrams' copy */
   uint32_t count, sent;
   uv_udp_send_t *reqs;
   uv_buf_t *bufs;
@@ -31,6 +33,7 @@ typedef struct udp_op {
 
 static void release(udp_op *op) {
   if (--op->holds > 0) return;
+  gl_io_unhold(op->io.gl, op->held);
   free(op->reqs);
   free(op->bufs);
   free(op->data);
@@ -49,7 +52,13 @@ static void finish(udp_op *op, int err) {
   if (op->finished) return;
   op->finished = 1;
   gl_io_untrack(&op->io);
-  if (op->resolving) uv_cancel((uv_req_t *)&op->gai);
+  if (op->resolving && gl_resolve_cancel(op->io.gl, &op->resolve)) {
+    /* It never started: nothing will call on_resolved. */
+    op->resolving = 0;
+    op->holds--; /* the handle still holds it */
+    gl_work_end(op->io.gl);
+    gl_schedule_pump(op->io.gl);
+  }
   uv_close((uv_handle_t *)&op->udp, on_closed);
   gl_io_refs_status(&op->refs, err);
   gl_io_refs_release(&op->refs);
@@ -68,6 +77,7 @@ static void on_sent(uv_udp_send_t *req, int status) {
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
   udp_op *op = req->data;
   gatelog_t *gl = op->io.gl;
+  gl_resolve_done(gl, &op->resolve);
   gl_work_end(gl);
   op->resolving = 0;
   if (op->finished) {
@@ -134,6 +144,7 @@ static int core_udp_send(lua_State *L) {
   if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TFUNCTION);
   gl_io_check_usable(L, p);
   gatelog_t *gl = p->gl;
+  if (gl_io_hold(gl, total) != 0) return luaL_error(L, "not enough memory for I/O in flight");
   udp_op *op = calloc(1, sizeof(*op));
   if (op) {
     op->reqs = calloc(count ? count : 1, sizeof(*op->reqs));
@@ -143,6 +154,7 @@ static int core_udp_send(lua_State *L) {
   if (op == NULL || op->reqs == NULL || op->bufs == NULL || op->data == NULL) {
     if (op) free(op->reqs), free(op->bufs), free(op->data);
     free(op);
+    gl_io_unhold(gl, total);
     return luaL_error(L, "out of memory");
   }
   size_t off = 0;
@@ -161,16 +173,13 @@ static int core_udp_send(lua_State *L) {
     off += len;
   }
   op->count = count;
-  char service[8];
-  snprintf(service, sizeof(service), "%d", port);
-  struct addrinfo hints;
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_DGRAM;
-  op->gai.data = op;
-  int err = uv_getaddrinfo(gl->loop, &op->gai, on_resolved, host, service, &hints);
+  op->held = total;
+  op->resolve.gai.data = op;
+  op->io.gl = gl;
+  int err = gl_resolve_start(gl, &op->resolve, host, port, SOCK_DGRAM, on_resolved);
   if (err) {
     free(op->reqs), free(op->bufs), free(op->data), free(op);
+    gl_io_unhold(gl, total);
     return luaL_error(L, "udp.send: %s", uv_strerror(err));
   }
   gl_work_begin(gl);

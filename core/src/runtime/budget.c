@@ -30,6 +30,11 @@ static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 
 lua_State *gl_budget_newstate(gl_budget *b) { return lua_newstate(budget_alloc, b); }
 
+gl_budget *gl_budget_of(lua_State *L) {
+  void *ud;
+  return lua_getallocf(L, &ud) == budget_alloc ? ud : NULL;
+}
+
 /* The budget counts the CPU time of the thread that runs the call, not
  * wall time: a loop thread that the kernel puts aside on a busy machine
  * has spent nothing, and a script is not charged for it. */
@@ -37,6 +42,13 @@ static uint64_t cpu_ns(clockid_t clock) {
   struct timespec ts;
   if (clock_gettime(clock, &ts) != 0) return 0;
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int gl_budget_charge(gl_budget *b, size_t bytes) {
+  if (b == NULL || !b->enforcing || b->memory_max == 0 || bytes <= b->memory_max - b->memory)
+    return 0;
+  b->out_of_memory = 1;
+  return -1;
 }
 
 /* ---- the hook, on the loop thread ----------------------------------------- */
@@ -49,24 +61,44 @@ static void set_hook(lua_State *L, lua_Hook f, int count) {
   uv_mutex_unlock(&watch_lock);
 }
 
+static int past_deadline(gl_budget *b) {
+  uint64_t deadline = atomic_load(&b->deadline_ns);
+  return deadline != 0 && cpu_ns(CLOCK_THREAD_CPUTIME_ID) >= deadline;
+}
+
+static void budget_hook(lua_State *L, lua_Debug *ar);
+
+/* The running call is over budget: every instruction raises from now on,
+ * so that a script catching the error with pcall cannot keep the call
+ * alive. */
+static void expire(lua_State *L, gl_budget *b) {
+  if (!b->expired) set_hook(L, budget_hook, 1);
+  b->expired = 1;
+}
+
 static void budget_hook(lua_State *L, lua_Debug *ar) {
   void *ud;
   lua_getallocf(L, &ud);
   gl_budget *b = ud;
-  uint64_t deadline = atomic_load(&b->deadline_ns);
-  if (deadline == 0 || cpu_ns(CLOCK_THREAD_CPUTIME_ID) < deadline) {
+  if (!past_deadline(b)) {
     /* Armed for a call that has ended since: disarm. */
     atomic_store(&b->armed, 0);
     set_hook(L, NULL, 0);
     return;
   }
-  /* Every instruction raises from now on, so that a script catching the
-   * error with pcall cannot keep the call alive. */
-  if (!b->expired) set_hook(L, budget_hook, 1);
-  b->expired = 1;
+  expire(L, b);
   lua_getinfo(L, "Sl", ar);
   luaL_error(L, "%s:%d: script budget of %d ms exceeded", ar->short_src, ar->currentline,
              (int)(b->time_ns / 1000000));
+}
+
+void gl_budget_poll(lua_State *L, gl_budget *b) {
+  /* The watchdog arms the hook when the deadline passes; until then one
+   * load is all a poll costs. */
+  if (!atomic_load_explicit(&b->armed, memory_order_relaxed) || !past_deadline(b)) return;
+  expire(L, b);
+  /* luaL_error names the Lua function that called the C function. */
+  luaL_error(L, "script budget of %d ms exceeded", (int)(b->time_ns / 1000000));
 }
 
 /* ---- the watchdog thread ----------------------------------------------------- */
@@ -180,8 +212,9 @@ int gl_budget_end(lua_State *L, gl_budget *b) {
   atomic_store(&b->deadline_ns, 0);
   b->enforcing = 0;
   if (atomic_exchange(&b->armed, 0)) set_hook(L, NULL, 0);
-  /* What a runaway call allocated is garbage now: give it back at once. */
-  if (b->out_of_memory) lua_gc(L, LUA_GCCOLLECT, 0);
+  /* What a runaway call allocated is garbage now: give it back at once,
+   * rather than charge the collection to the next call's budget. */
+  if (kind) lua_gc(L, LUA_GCCOLLECT, 0);
   b->expired = b->out_of_memory = 0;
   return kind;
 }

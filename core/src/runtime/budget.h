@@ -33,6 +33,8 @@ typedef struct gl_budget {
 
 /* A new state whose allocator counts into b. NULL if out of memory. */
 lua_State *gl_budget_newstate(gl_budget *b);
+/* The budget of a state made by gl_budget_newstate, else NULL. */
+gl_budget *gl_budget_of(lua_State *L);
 
 /* With a time budget: let the watchdog watch the state, and with
  * engine_off switch the JIT off for all of it (else the caller keeps the
@@ -46,5 +48,17 @@ void gl_budget_release(gl_budget *b);
 enum { GL_BUDGET_TIME = 1, GL_BUDGET_MEMORY = 2 };
 void gl_budget_begin(lua_State *L, gl_budget *b);
 int gl_budget_end(lua_State *L, gl_budget *b);
+
+/* Bytes the running call makes the core hold outside the Lua heap (a
+ * record's enrichment, copied into C), counted with the heap against
+ * memory_max: 0 if they fit, else -1, and the call counts as stopped by
+ * the memory budget (the caller raises "not enough memory"). */
+int gl_budget_charge(gl_budget *b, size_t bytes);
+
+/* For a C function that may run long (a pattern match, a sort): raise the
+ * time budget's error if the running call has passed its deadline, as
+ * the hook would (the hook cannot run until the C function returns). Call
+ * it every few thousand steps; it costs an atomic load while in budget. */
+void gl_budget_poll(lua_State *L, gl_budget *b);
 
 #endif

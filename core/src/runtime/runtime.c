@@ -1,6 +1,5 @@
 #include "runtime/runtime.h"
 
-#include <errno.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include <luajit.h>
@@ -10,6 +9,7 @@
 
 #include "runtime/sandbox.h"
 #include "util/buf.h"
+#include "util/file.h"
 
 #ifndef GATELOG_LUA_DIR
 #define GATELOG_LUA_DIR "/usr/local/share/gatelog/lua"
@@ -31,26 +31,8 @@ size_t gl_rt_first_line(const char *msg) {
 }
 
 int gl_read_script(const char *path, char **data, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) return -errno;
-  gl_buf b = {0};
-  char chunk[8192];
-  size_t n;
-  int err = 0;
-  while (err == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-    err = gl_buf_append(&b, chunk, n);
-    if (err == 0 && b.len > SCRIPT_MAX_BYTES) err = UV_EFBIG;
-  }
-  if (err == 0 && ferror(f)) err = UV_EIO;
-  fclose(f);
-  if (err == 0 && b.data == NULL) err = gl_buf_append(&b, "", 0);
-  if (err) {
-    gl_buf_free(&b);
-    return err;
-  }
-  *data = b.data;
-  *len = b.len;
-  return 0;
+  /* A FIFO or a device would block the loop thread: regular files only. */
+  return gl_file_read_regular(path, SCRIPT_MAX_BYTES, data, len);
 }
 
 /* package.path for the script: lua_path, the script's directory, the

@@ -14,6 +14,7 @@ const char *gl_proto_name(int proto) {
 
 void gl_extras_reset(gl_extras *x) {
   x->n = 0;
+  x->held = x->size = 0;
   x->src_set = x->dst_set = 0;
   gl_buf_reset(&x->strs);
 }
@@ -33,14 +34,65 @@ gl_extra *gl_extras_find(gl_extras *x, const char *key, size_t len) {
   return NULL;
 }
 
+static size_t value_size(const gl_extra *e) {
+  return e->type == GL_EXTRA_STRING ? e->str_len : e->type ? GL_EXTRA_SCALAR_SIZE : 0;
+}
+
+size_t gl_extras_size_after(gl_extras *x, int which, const char *key, size_t klen, size_t vsize) {
+  if (which >= 0) {
+    int set = which ? x->dst_set : x->src_set;
+    return x->size - (set ? (which ? x->dst_len : x->src_len) : 0) + vsize;
+  }
+  gl_extra *e = gl_extras_find(x, key, klen);
+  return e ? x->size - value_size(e) + vsize : x->size + klen + vsize;
+}
+
+/* Copy the string at *off (and its NUL) from x's strs to b; *off follows. */
+static void move(gl_buf *b, const gl_extras *x, uint32_t *off, uint32_t len) {
+  uint32_t from = *off;
+  *off = (uint32_t)b->len;
+  gl_buf_put(b, x->strs.data + from, (size_t)len + 1);
+}
+
+/* Move the live strings to a fresh buffer. */
+static int compact(gl_extras *x) {
+  gl_buf b = {0};
+  int err = gl_buf_reserve(&b, x->held);
+  if (err) return err;
+  for (uint32_t i = 0; i < x->n; i++) {
+    gl_extra *e = &x->v[i];
+    move(&b, x, &e->key_off, e->key_len);
+    if (e->type == GL_EXTRA_STRING) move(&b, x, &e->str_off, e->str_len);
+  }
+  if (x->src_set) move(&b, x, &x->src_off, x->src_len);
+  if (x->dst_set) move(&b, x, &x->dst_off, x->dst_len);
+  gl_buf_free(&x->strs);
+  x->strs = b;
+  return 0;
+}
+
 static int store(gl_extras *x, const char *s, size_t len, uint32_t *off) {
+  /* Replaced values are garbage: once they outweigh the live bytes, drop
+   * them, so that setting one field again and again takes no memory. */
+  if (x->strs.len - x->held > x->held + 4096) {
+    int err = compact(x);
+    if (err) return err;
+  }
   /* Keep each stored string NUL-terminated for readers that want C strings. */
   int err = gl_buf_reserve(&x->strs, len + 1);
   if (err) return err;
   *off = (uint32_t)x->strs.len;
   gl_buf_put(&x->strs, s, len);
   gl_buf_putc(&x->strs, '\0');
+  x->held += len + 1;
   return 0;
+}
+
+/* The old value of e is no longer referenced. */
+static void drop_value(gl_extras *x, gl_extra *e) {
+  if (e->type == GL_EXTRA_STRING) x->held -= e->str_len + 1;
+  x->size -= value_size(e);
+  e->type = 0;
 }
 
 static int entry(gl_extras *x, const char *key, size_t klen, gl_extra **out) {
@@ -60,6 +112,7 @@ static int entry(gl_extras *x, const char *key, size_t klen, gl_extra **out) {
     memset(e, 0, sizeof(*e));
     e->key_off = off;
     e->key_len = (uint32_t)klen;
+    x->size += klen;
   }
   *out = e;
   return 0;
@@ -71,11 +124,15 @@ int gl_extras_set_string(gl_extras *x, const char *key, size_t klen,
   int err = entry(x, key, klen, &e);
   if (err) return err;
   uint32_t off;
+  size_t index = (size_t)(e - x->v); /* store may compact: e stays, its offsets move */
   err = store(x, s, len, &off);
   if (err) return err;
+  e = &x->v[index];
+  drop_value(x, e);
   e->type = GL_EXTRA_STRING;
   e->str_off = off;
   e->str_len = (uint32_t)len;
+  x->size += len;
   return 0;
 }
 
@@ -84,14 +141,19 @@ int gl_extras_set_number(gl_extras *x, const char *key, size_t klen,
   gl_extra *e;
   int err = entry(x, key, klen, &e);
   if (err) return err;
+  drop_value(x, e);
   e->type = type;
   e->num = v;
+  x->size += GL_EXTRA_SCALAR_SIZE;
   return 0;
 }
 
 void gl_extras_unset(gl_extras *x, const char *key, size_t klen) {
   gl_extra *e = gl_extras_find(x, key, klen);
   if (e == NULL) return;
+  drop_value(x, e);
+  x->held -= e->key_len + 1;
+  x->size -= e->key_len;
   memmove(e, e + 1, (size_t)(x->v + x->n - (e + 1)) * sizeof(*e));
   x->n--;
 }
@@ -100,6 +162,13 @@ int gl_extras_set_addr(gl_extras *x, int which, const char *s, size_t len) {
   uint32_t off;
   int err = store(x, s, len, &off);
   if (err) return err;
+  int *set = which ? &x->dst_set : &x->src_set;
+  uint32_t *old = which ? &x->dst_len : &x->src_len;
+  if (*set) {
+    x->held -= *old + 1;
+    x->size -= *old;
+  }
+  x->size += len;
   if (which == 0) x->src_set = 1, x->src_off = off, x->src_len = (uint32_t)len;
   else x->dst_set = 1, x->dst_off = off, x->dst_len = (uint32_t)len;
   return 0;

@@ -17,11 +17,16 @@ typedef struct gl_extra {
   int type;
 } gl_extra;
 
-/* Fields the script set. Reused from record to record: reset, not freed. */
+/* Fields the script set. Reused from record to record: reset, not freed.
+ * A value replaced leaves its old bytes in strs until they outweigh the
+ * live ones; then strs is compacted, so it never holds much more than
+ * twice what the record keeps. */
 typedef struct gl_extras {
   gl_extra *v;
   uint32_t n, cap;
   gl_buf strs;
+  size_t held;          /* bytes of strs still referenced */
+  size_t size;          /* gl_extras_size */
   int src_set, dst_set; /* sourceAddr / destAddr overridden */
   uint32_t src_off, src_len, dst_off, dst_len;
 } gl_extras;
@@ -59,6 +64,19 @@ int gl_extras_set_number(gl_extras *x, const char *key, size_t klen,
 void gl_extras_unset(gl_extras *x, const char *key, size_t klen);
 /* Override sourceAddr (which = 0) or destAddr (which = 1). */
 int gl_extras_set_addr(gl_extras *x, int which, const char *s, size_t len);
+
+/* What enrich added, as enrich_max_bytes counts it: the bytes of keys,
+ * string values and replaced addresses, 8 for a number or boolean. */
+#define GL_EXTRA_SCALAR_SIZE 8
+static inline size_t gl_extras_size(const gl_extras *x) { return x->size; }
+/* The size after key (new, or replacing its value) is set to a value of
+ * vsize bytes; which < 0: key is a field, else the address override it
+ * names. */
+size_t gl_extras_size_after(gl_extras *x, int which, const char *key, size_t klen, size_t vsize);
+/* Bytes of C memory x holds for the record now (for the memory budget). */
+static inline size_t gl_extras_memory(const gl_extras *x) {
+  return x->strs.len + x->n * sizeof(gl_extra);
+}
 
 static inline const char *gl_extras_str(const gl_extras *x, uint32_t off) {
   return x->strs.data + off;

@@ -342,14 +342,25 @@ int gatelog_udp_end_reason(gatelog_t *gl, gatelog_sid_t sid, const char *reason)
   return end_session(gl, sid, GL_PROTO_UDP, reason);
 }
 
+/* *v += add, stopping at UINT64_MAX; 1 if it stopped there. */
+static int saturating_add(uint64_t *v, uint64_t add) {
+  if (add > UINT64_MAX - *v) {
+    *v = UINT64_MAX;
+    return 1;
+  }
+  *v += add;
+  return 0;
+}
+
 int gatelog_add_bytes(gatelog_t *gl, gatelog_sid_t sid, uint64_t tx, uint64_t rx) {
   if (gl == NULL) return UV_EINVAL;
   if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
   uint32_t idx = gl_table_find_sid(&gl->table, sid);
   if (idx == GL_NONE) return GATELOG_ENOSESSION;
   gl_session *s = gl_table_at(&gl->table, idx);
-  s->bytes_tx += tx;
-  s->bytes_rx += rx;
+  /* A counter that would pass 2^64 - 1 stays there (a wrap would report a
+   * huge session as a small one); bytes_saturated counts the additions. */
+  gl->stats.bytes_saturated += saturating_add(&s->bytes_tx, tx) + saturating_add(&s->bytes_rx, rx);
   gl_table_touch(&gl->table, idx, gl_now_mono(gl));
   return 0;
 }

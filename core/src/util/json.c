@@ -42,6 +42,16 @@ static size_t utf8_len(const unsigned char *s, size_t left, uint32_t *cp) {
   return n;
 }
 
+int gl_json_utf8_valid(const char *str, size_t len) {
+  const unsigned char *s = (const unsigned char *)str;
+  uint32_t cp;
+  for (size_t i = 0, n; i < len; i += n) {
+    if (s[i] < 0x80) n = 1;
+    else if ((n = utf8_len(s + i, len - i, &cp)) == 0) return 0;
+  }
+  return 1;
+}
+
 int gl_json_string(gl_buf *b, const char *str, size_t len) {
   static const char hex[] = "0123456789abcdef";
   const unsigned char *s = (const unsigned char *)str;
