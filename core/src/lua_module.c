@@ -447,7 +447,9 @@ static const struct {
     STAT(budget_exceeded),  STAT(memory_exceeded),  STAT(records_dropped_on_error),
     STAT(sends_timed_out),  STAT(reloads),          STAT(reload_failures),
     STAT(script_loaded_ns), STAT(script_memory),    STAT(script_states),
-    STAT(batches_rejected), STAT(records_rejected),
+    STAT(batches_rejected), STAT(records_rejected), STAT(spool_bytes),
+    STAT(spool_batches),    STAT(batches_recovered), STAT(records_recovered),
+    STAT(spool_corrupt),    STAT(spool_write_errors), STAT(spooled_on_close),
 };
 
 static void push_stats(lua_State *L, const gatelog_stats_t *st) {

@@ -4,13 +4,15 @@
  * that drops the oldest batches.
  *
  * The outbox list holds every sealed batch until it is acknowledged, in
- * seal order; a disk spool can later persist a batch when it is sealed
- * and delete it when it is acknowledged, without changing this flow. */
+ * seal order. With a spool (spool.h), a batch is written to disk between
+ * its compression and its first send, marked done when it leaves, and
+ * may be held on disk only (GL_BATCH_ONDISK) until it is read back. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "outbox/send.h"
+#include "outbox/spool.h"
 #include "policy/policy.h"
 
 static void batch_free(gl_batch *b);
@@ -30,6 +32,7 @@ static gl_batch *batch_new(gatelog_t *gl) {
 
 static void batch_free(gl_batch *b) {
   gl_send_unbind(b);
+  free(b->zlib);
   gl_buf_free(&b->json);
   gl_buf_free(&b->reasons);
   free(b->ends);
@@ -38,6 +41,8 @@ static void batch_free(gl_batch *b) {
   free(b);
 }
 
+void gl_batch_free(gl_batch *b) { batch_free(b); }
+
 /* Remove an unacknowledged batch from the queue's accounting. */
 static void forget(gatelog_t *gl, gl_batch *b) {
   gl->stats.records_queued -= b->count;
@@ -45,10 +50,18 @@ static void forget(gatelog_t *gl, gl_batch *b) {
   gl_list_remove(&b->node);
 }
 
+void gl_outbox_forget(gatelog_t *gl, gl_batch *b) { forget(gl, b); }
+
+/* Records held in memory: those of batches held on disk only do not count. */
+int gl_outbox_over_cap(const gatelog_t *gl) {
+  uint64_t on_disk = gl->spool ? gl->spool->disk_records : 0;
+  return gl->stats.records_queued - on_disk > gl->cfg.queue_max_records;
+}
+
 static void release(gatelog_t *gl, gl_batch *b) {
   if (b->policy) gl_policy_unref(b->policy);
   b->policy = NULL;
-  if (b->state == GL_BATCH_COMPRESSING) {
+  if (b->state == GL_BATCH_COMPRESSING || b->state == GL_BATCH_LOADING) {
     b->dropped = 1; /* freed when the work ends */
     return;
   }
@@ -63,11 +76,13 @@ static void release(gatelog_t *gl, gl_batch *b) {
  * Batches in flight are the sender's now and are not dropped. */
 void gl_outbox_enforce_cap(gatelog_t *gl) {
   uint64_t dropped = 0, batches = 0;
+  gl_spool_shed(gl); /* with a spool, batches on disk leave memory instead */
   gl_link *l = gl->outbox.next;
-  while (gl->stats.records_queued > gl->cfg.queue_max_records && l != &gl->outbox) {
+  while (gl_outbox_over_cap(gl) && l != &gl->outbox) {
     gl_batch *b = GL_CONTAINER(l, gl_batch, node);
     l = l->next;
     if (b->state == GL_BATCH_INFLIGHT || b->state == GL_BATCH_ANSWERED) continue;
+    if (gl_spool_keeps(gl, b)) continue;
     dropped += b->count;
     batches++;
     forget(gl, b);
@@ -126,6 +141,11 @@ void gl_outbox_compressed(gatelog_t *gl, gl_batch *b, int status) {
   uint64_t t0 = gl_cb_begin();
   gl_work_end(gl);
   if (b->dropped) {
+    /* Abandoned by the close while on its way to the spool: there now, or lost. */
+    if (gl->spool && gl_closing(gl)) {
+      if (gl_spool_has(b)) gl->stats.spooled_on_close++;
+      else gl->stats.lost_on_close += b->count;
+    }
     batch_free(b);
     gl_schedule_pump(gl);
     gl_cb_end(gl, t0);
@@ -142,6 +162,7 @@ void gl_outbox_compressed(gatelog_t *gl, gl_batch *b, int status) {
   } else {
     b->state = GL_BATCH_READY;
     gl->stats.bytes_compressed += b->zlib_len;
+    gl_spool_shed(gl); /* now on disk: it may leave memory */
   }
   gl_schedule_pump(gl);
   gl_cb_end(gl, t0);
@@ -213,6 +234,7 @@ static void settle(gatelog_t *gl, gl_batch *b) {
     gl->stats.records_sent += b->count;
     gl->backoff_ms = 0;
     gl->retry_at_ms = 0;
+    gl_spool_done(gl, b);
     forget(gl, b);
     batch_free(b);
     return;
@@ -226,6 +248,7 @@ static void settle(gatelog_t *gl, gl_batch *b) {
     gl_log(gl, GATELOG_LOG_ERROR,
            "batch %llu (%u records, attempt %u) rejected for good, dropped: %s",
            (unsigned long long)b->seq, b->count, b->attempt, b->err);
+    gl_spool_done(gl, b);
     forget(gl, b);
     batch_free(b);
     return;
@@ -263,6 +286,8 @@ void gl_outbox_check_timeouts(gatelog_t *gl) {
 static void start_send(gatelog_t *gl, gl_batch *b) {
   b->attempt++;
   if (b->attempt > 1) gl->stats.batches_retried++;
+  if (b->first_ms == 0) b->first_ms = gl_now_real(gl) / 1000000;
+  gl_spool_attempt(gl, b);
   b->state = GL_BATCH_INFLIGHT;
   b->policy = gl->policy;
   gl_policy_ref(b->policy);
@@ -290,6 +315,10 @@ void gl_outbox_pump(gatelog_t *gl) {
     for (gl_link *l = gl->outbox.next; l != &gl->outbox; l = l->next) {
       gl_batch *b = GL_CONTAINER(l, gl_batch, node);
       if (b->state == GL_BATCH_SEALED || b->state == GL_BATCH_COMPRESSING) break;
+      if (b->state == GL_BATCH_ONDISK || b->state == GL_BATCH_LOADING) {
+        gl_spool_prefetch(gl, b); /* read back first */
+        break;
+      }
       if (b->state == GL_BATCH_READY) {
         next = b;
         break;
@@ -303,14 +332,25 @@ void gl_outbox_pump(gatelog_t *gl) {
 }
 
 uint64_t gl_outbox_abandon(gatelog_t *gl) {
-  uint64_t lost = gl->stats.records_queued;
+  uint64_t lost = 0;
+  /* With a spool, sealed batches go on to it through compression; they
+   * are counted when they come back (gl_outbox_compressed). */
+  if (gl->spool) submit_sealed(gl);
   while (!gl_list_empty(&gl->outbox)) {
     gl_batch *b = GL_CONTAINER(gl->outbox.next, gl_batch, node);
-    if (b->state != GL_BATCH_SEALED) gl_list_remove(&b->answer_node);
+    /* One on its way to the spool is counted when it comes back. */
+    int later = gl->spool && b->state == GL_BATCH_COMPRESSING;
+    if (!later && gl_spool_has(b)) gl->stats.spooled_on_close++;
+    else if (!later) lost += b->count;
+    /* A batch on another thread is on that thread's list, not ours. */
+    if (b->state != GL_BATCH_SEALED && b->state != GL_BATCH_COMPRESSING &&
+        b->state != GL_BATCH_LOADING)
+      gl_list_remove(&b->answer_node);
     forget(gl, b);
     release(gl, b);
   }
   if (gl->open) {
+    lost += gl->open->count;
     batch_free(gl->open);
     gl->open = NULL;
   }

@@ -164,7 +164,7 @@ static int send_gc(lua_State *L) {
 void gl_batch_push(gl_policy *p, gl_batch *b, gl_send *s) {
   lua_State *L = p->L;
   char id[17];
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 8);
   lua_pushlstring(L, b->payload, b->payload_len);
   lua_setfield(L, -2, "payload");
   /* One handle on the send serves b.json (copied into Lua only if the
@@ -184,6 +184,13 @@ void gl_batch_push(gl_policy *p, gl_batch *b, gl_send *s) {
   gl_hex16(b->id, id);
   lua_pushlstring(L, id, 16);
   lua_setfield(L, -2, "id");
+  /* For dedupe keys: sessionIds are unique per instance, not per fleet. */
+  lua_pushstring(L, b->instance ? b->instance : p->gl->instance_id);
+  lua_setfield(L, -2, "instance_id");
+  if (b->recovered) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "recovered");
+  }
   /* Record boundaries, so that b.ndjson can be built only when asked for. */
   lua_pushlstring(L, (const char *)b->ends, b->count * sizeof(uint32_t));
   lua_rawseti(L, -2, 0);
