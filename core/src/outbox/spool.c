@@ -38,7 +38,8 @@ static void mark(gatelog_t *gl, gl_batch *b, int type) {
   /* Out of memory, the mark is lost: after a crash the batch would be
    * sent again (or its attempt count be one short), nothing worse. */
   if (sp->nmarks < sp->cap_marks) sp->marks[sp->nmarks++] = m;
-  wake(sp);
+  /* The first starts the thread's wait for more; a full load, the write. */
+  if (sp->nmarks == 1 || sp->nmarks == GL_SPOOL_MARKS) wake(sp);
   uv_mutex_unlock(&sp->lock);
 }
 

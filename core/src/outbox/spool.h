@@ -19,6 +19,13 @@
 
 typedef struct gl_spool gl_spool;
 
+/* Done and attempt marks are not urgent (a mark lost to a crash costs a
+ * batch sent again): they go out with the next batch written, or this
+ * long after the first of them, or once this many wait, instead of
+ * waking the thread (and writing) once each. */
+#define GL_SPOOL_MARKS_MS 20
+#define GL_SPOOL_MARKS 256
+
 typedef struct gl_seg {
   uint64_t number;
   uint64_t bytes;        /* the file's size */

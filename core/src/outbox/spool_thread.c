@@ -378,17 +378,23 @@ static void publish(gl_spool *sp, work *w) {
   if (tell) uv_async_send(&sp->async);
 }
 
-/* Wait for work; with writes not yet synced, no longer than the sync is due. */
+/* Wait for work. Marks wake nobody (spool.h): they wait for the next
+ * write, GL_SPOOL_MARKS_MS at most, or GL_SPOOL_MARKS of them; writes not
+ * synced yet wait no longer than their sync is due. */
 static void wait_for_work(gl_spool *sp) {
+  uint64_t marks_due = 0;
   while (!sp->stopping && gl_list_empty(&sp->writes) && gl_list_empty(&sp->loads) &&
-         sp->nmarks == 0) {
-    if (!(sp->fsync_ms && sp->dirty && sp->open)) {
-      uv_cond_wait(&sp->wake, &sp->lock);
-      continue;
+         sp->nmarks < GL_SPOOL_MARKS) {
+    uint64_t now = mono_ms(), due = UINT64_MAX;
+    if (sp->nmarks) {
+      if (marks_due == 0) marks_due = now + GL_SPOOL_MARKS_MS;
+      due = marks_due;
     }
-    uint64_t now = mono_ms(), due = sp->synced_ms + sp->fsync_ms;
-    if (now >= due) return;
-    if (uv_cond_timedwait(&sp->wake, &sp->lock, (due - now) * 1000000) == UV_ETIMEDOUT) return;
+    if (sp->fsync_ms && sp->dirty && sp->open && sp->synced_ms + sp->fsync_ms < due)
+      due = sp->synced_ms + sp->fsync_ms;
+    if (due == UINT64_MAX) uv_cond_wait(&sp->wake, &sp->lock);
+    else if (now >= due) return;
+    else uv_cond_timedwait(&sp->wake, &sp->lock, (due - now) * 1000000);
   }
 }
 
