@@ -75,6 +75,7 @@ typedef struct gl_batch {
   const char *instance;  /* the instance id it was made under */
   int recovered;         /* found in the spool at start */
   int loaded;            /* read back from the spool: about to be sent */
+  int memory_only;       /* a spool is on, but the disk does not hold it */
 } gl_batch;
 
 /* One call of a host-registered sender (gatelog_send_fn): a batch given to

@@ -45,6 +45,7 @@ void gl_batch_free(gl_batch *b) { batch_free(b); }
 
 /* Remove an unacknowledged batch from the queue's accounting. */
 static void forget(gatelog_t *gl, gl_batch *b) {
+  gl_spool_forget(gl, b);
   gl->stats.records_queued -= b->count;
   gl->stats.batches_queued--;
   gl_list_remove(&b->node);
@@ -52,7 +53,8 @@ static void forget(gatelog_t *gl, gl_batch *b) {
 
 void gl_outbox_forget(gatelog_t *gl, gl_batch *b) { forget(gl, b); }
 
-/* Records held in memory: those of batches held on disk only do not count. */
+/* Records held in memory: those the spool holds on disk only, or has read
+ * back to send, do not count. */
 int gl_outbox_over_cap(const gatelog_t *gl) {
   uint64_t on_disk = gl->spool ? gl->spool->disk_records : 0;
   return gl->stats.records_queued - on_disk > gl->cfg.queue_max_records;
@@ -77,6 +79,7 @@ static void release(gatelog_t *gl, gl_batch *b) {
 void gl_outbox_enforce_cap(gatelog_t *gl) {
   uint64_t dropped = 0, batches = 0;
   gl_spool_shed(gl); /* with a spool, batches on disk leave memory instead */
+  if (!gl_spool_droppable(gl)) return;
   gl_link *l = gl->outbox.next;
   while (gl_outbox_over_cap(gl) && l != &gl->outbox) {
     gl_batch *b = GL_CONTAINER(l, gl_batch, node);
@@ -162,6 +165,7 @@ void gl_outbox_compressed(gatelog_t *gl, gl_batch *b, int status) {
   } else {
     b->state = GL_BATCH_READY;
     gl->stats.bytes_compressed += b->zlib_len;
+    gl_spool_written(gl, b);
     gl_spool_shed(gl); /* now on disk: it may leave memory */
   }
   gl_schedule_pump(gl);

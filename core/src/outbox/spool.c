@@ -63,6 +63,25 @@ int gl_spool_keeps(const gatelog_t *gl, const gl_batch *b) {
   return gl_spool_has(b) || b->state == GL_BATCH_SEALED || b->state == GL_BATCH_COMPRESSING;
 }
 
+int gl_spool_droppable(const gatelog_t *gl) {
+  return gl->spool == NULL || gl->spool->memory_only > 0;
+}
+
+void gl_spool_written(gatelog_t *gl, gl_batch *b) {
+  if (gl->spool == NULL || b->spool_seg || b->memory_only) return;
+  b->memory_only = 1; /* not written, or its segment dropped: as without a spool */
+  gl->spool->memory_only++;
+}
+
+void gl_spool_forget(gatelog_t *gl, gl_batch *b) {
+  gl_spool *sp = gl->spool;
+  if (sp == NULL) return;
+  if (b->state == GL_BATCH_ONDISK || b->state == GL_BATCH_LOADING || b->loaded)
+    sp->disk_records -= b->count;
+  if (b->memory_only) sp->memory_only--;
+  b->memory_only = 0;
+}
+
 static void evict(gl_spool *sp, gl_batch *b) {
   gl_buf_free(&b->json);
   gl_buf_free(&b->reasons);
@@ -80,10 +99,18 @@ void gl_spool_shed(gatelog_t *gl) {
   gl_spool *sp = gl->spool;
   if (sp == NULL) return;
   /* The newest go first: the oldest are sent first when the sink is back,
-   * and are better in memory then. Batches read back to be sent stay. */
-  for (gl_link *l = gl->outbox.prev; l != &gl->outbox && gl_outbox_over_cap(gl);) {
+   * and are better in memory then. Batches read back to be sent stay.
+   * What can go is nearer the tail than a backlog on disk: the walk gives
+   * up after a run of batches held on disk only rather than cross it. */
+  int on_disk = 0;
+  for (gl_link *l = gl->outbox.prev; l != &gl->outbox && on_disk < 64 && gl_outbox_over_cap(gl);) {
     gl_batch *b = GL_CONTAINER(l, gl_batch, node);
     l = l->prev;
+    if (b->state == GL_BATCH_ONDISK || b->state == GL_BATCH_LOADING) {
+      on_disk++;
+      continue;
+    }
+    on_disk = 0;
     if (b->state == GL_BATCH_READY && b->spool_seg && !b->loaded) evict(sp, b);
   }
 }
@@ -135,11 +162,15 @@ static void lose_segment(gatelog_t *gl, uint64_t seg, gl_link *done) {
     l = l->next;
     if (b->spool_seg != seg) continue;
     if (b->state == GL_BATCH_LOADING) continue; /* its read fails: dropped then */
+    if (b->state == GL_BATCH_COMPRESSING) continue; /* just written: in `done` */
     b->spool_seg = 0;
-    if (b->state != GL_BATCH_ONDISK) continue;
+    if (b->state != GL_BATCH_ONDISK) {
+      b->memory_only = 1;
+      sp->memory_only++;
+      continue;
+    }
     batches++;
     records += b->count;
-    sp->disk_records -= b->count;
     gl_outbox_forget(gl, b);
     gl_batch_free(b);
   }
@@ -147,6 +178,7 @@ static void lose_segment(gatelog_t *gl, uint64_t seg, gl_link *done) {
     gl_batch *b = GL_CONTAINER(l, gl_batch, answer_node);
     if (b->spool_seg == seg) b->spool_seg = 0;
   }
+  gl_outbox_enforce_cap(gl); /* those in memory only now count */
   if (batches == 0) return;
   gl->stats.batches_dropped += batches;
   gl->stats.records_dropped += records;
@@ -161,9 +193,7 @@ static void lose_segment(gatelog_t *gl, uint64_t seg, gl_link *done) {
 
 /* A batch the thread read back (or failed to). */
 static void loaded(gatelog_t *gl, gl_batch *b) {
-  gl_spool *sp = gl->spool;
   gl_work_end(gl);
-  sp->disk_records -= b->count;
   if (b->dropped) { /* abandoned by the close, counted there */
     gl_batch_free(b);
     return;

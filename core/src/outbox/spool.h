@@ -81,7 +81,9 @@ struct gl_spool {
   uint64_t synced_ms;
   int dirty;             /* written since the last fdatasync */
   /* The loop's: */
-  uint64_t disk_records; /* records of batches held on disk only */
+  uint64_t disk_records; /* records the memory cap does not count: held on
+                            disk only, or read back to be sent (loaded) */
+  uint64_t memory_only;  /* batches in the outbox the disk does not hold */
   gl_ratelimit rl_lost;
 };
 
@@ -107,6 +109,13 @@ void gl_spool_attempt(gatelog_t *gl, gl_batch *b);
 void gl_spool_done(gatelog_t *gl, gl_batch *b);
 /* The disk holds or will hold b: memory pressure is no reason to drop it. */
 int gl_spool_keeps(const gatelog_t *gl, const gl_batch *b);
+/* With a spool, only batches the disk does not hold are ever dropped for
+ * memory: are there any? (Without a spool: 1.) */
+int gl_spool_droppable(const gatelog_t *gl);
+/* b came back from the spool thread written (or not): it is ready. */
+void gl_spool_written(gatelog_t *gl, gl_batch *b);
+/* b leaves the outbox: its share of the counts above. */
+void gl_spool_forget(gatelog_t *gl, gl_batch *b);
 /* Memory over the cap: free the payloads of the newest batches the disk
  * holds, until it is not. */
 void gl_spool_shed(gatelog_t *gl);
