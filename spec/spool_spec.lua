@@ -161,6 +161,33 @@ describe("spool", function()
     gl:close(1)
   end)
 
+  it("syncs on spool_fsync without changing what is delivered", function()
+    local gl, cap, logs = S.new({ spool_dir = dir, spool_fsync = 0.01, batch_max = 10 })
+    sessions(gl, 50)
+    gl:flush()
+    assert.is_true(S.run_until(gl, function() return #cap.records == 50 end))
+    gl:run(0.05)
+    local st = gl:close(1)
+    assert.equal(0, st.spool_write_errors)
+    assert.is_nil(logged(logs, "fdatasync"))
+    assert.same({}, segments(dir))
+  end)
+
+  it("without a spool, makes an instance id at each start", function()
+    local ids = {}
+    for i = 1, 2 do
+      local gl, cap = S.new({})
+      sessions(gl, 1)
+      gl:flush()
+      assert.is_true(S.run_until(gl, function() return #cap.batches == 1 end))
+      ids[i] = cap.batches[1].instance_id
+      assert.is_nil(cap.batches[1].recovered)
+      gl:close(1)
+    end
+    assert.matches("^%x+$", ids[1])
+    assert.are_not.equal(ids[1], ids[2])
+  end)
+
   it("cannot be shared by two cores, nor made where no directory can be", function()
     local gl = S.new({ spool_dir = dir })
     local other, err, name = gatelog.new({ script = S.fixture("capture.lua"), spool_dir = dir })

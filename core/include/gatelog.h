@@ -238,9 +238,10 @@ typedef struct gatelog_stats_s {
   uint64_t batches_sent;      /* acknowledged with done(true) */
   uint64_t batches_failed;    /* done(false, err) or send raised */
   uint64_t batches_retried;   /* sends of a batch after its first */
-  uint64_t batches_dropped;   /* dropped by the queue cap */
+  uint64_t batches_dropped;   /* dropped by the queue cap (with a spool: by
+                                 spool_max_bytes, or damaged on disk) */
   uint64_t records_sent;      /* records in acknowledged batches */
-  uint64_t records_dropped;   /* records in batches dropped by the queue cap */
+  uint64_t records_dropped;   /* records in those batches */
   uint64_t bytes_json;        /* JSON bytes of sealed batches, before compression */
   uint64_t bytes_compressed;  /* zlib bytes of sealed batches */
   uint64_t records_queued;    /* records held now, not yet acknowledged */
