@@ -9,6 +9,7 @@
 # next run (the batch was in flight at the kill). spool_check.lua does the
 # counting and prints the figures.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/spool_lib.sh"
 RUNS=${SPOOL_CRASH_RUNS:-10}
 
 start_peer --tcp-echo
@@ -44,7 +45,6 @@ done
 
 # The last start delivers what is left, and stops cleanly.
 run_proxy $((RUNS + 1))
-drained() { metric_is gatelog_spool_batches 0 && metric_is gatelog_records_queued 0; }
 check "the last run empties the spool" wait_for 60 drained
 check "and stops with exit 0" stop_proxy
 check "nothing was left in the spool" \
@@ -52,8 +52,6 @@ check "nothing was left in the spool" \
 recovered=$(cat "$TMP"/proxy.*.log "$TMP/proxy.log" | grep -c 'not delivered by a previous run; sent first' || true)
 echo "# $recovered of $RUNS restarts found batches left in the spool"
 
-figures=$(luajit "$FIXTURES/spool_check.lua" "$GATELOG_OUTPUT" "$TMP/kills" "$TMP"/clients.*) ||
-  { echo "$figures"; fail "a session completed before a kill is lost, or a duplicate is not a re-sent batch"; }
-echo "# $figures"
+spool_checked "a session completed before a kill is lost, or a duplicate is not a re-sent batch"
 ok "every session completed 100 ms before a kill is delivered; duplicates are whole batches re-sent"
 done_testing

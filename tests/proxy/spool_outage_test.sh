@@ -4,6 +4,7 @@
 # the sink is back every completed session is delivered, once.
 # SPOOL_OUTAGE_SECONDS sets the outage (default 5; the issue's is 20).
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/spool_lib.sh"
 OUTAGE=${SPOOL_OUTAGE_SECONDS:-5}
 
 start_peer --tcp-echo
@@ -30,13 +31,9 @@ mkdir "$sink" # the sink is back
 check "the backlog drains while traffic goes on" wait_for 60 eval '[ "$(metric gatelog_records_queued)" -lt 200 ]'
 kill $cpids
 for p in $cpids; do wait "$p" 2>/dev/null || true; done
-drained() { metric_is gatelog_spool_batches 0 && metric_is gatelog_records_queued 0; }
 check "then everything is delivered" wait_for 60 drained
 check "nothing was dropped" metric_is gatelog_records_dropped 0
 check "the proxy stops with exit 0" stop_proxy
-: >"$TMP/kills"
-figures=$(luajit "$FIXTURES/spool_check.lua" "$GATELOG_OUTPUT" "$TMP/kills" "$TMP"/clients.*) ||
-  { echo "$figures"; fail "a completed session has no record, or has two"; }
-echo "# outage ${OUTAGE} s: $figures"
+spool_checked "a completed session has no record, or has two"
 ok "every session completed during and after the outage is delivered, once"
 done_testing

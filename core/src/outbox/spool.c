@@ -229,11 +229,7 @@ void gl_spool_on_async(uv_async_t *h) {
   gl_link done;
   gl_list_init(&done);
   uv_mutex_lock(&sp->lock);
-  if (!gl_list_empty(&sp->done)) { /* take the whole list at once */
-    done = sp->done;
-    done.next->prev = done.prev->next = &done;
-    gl_list_init(&sp->done);
-  }
+  gl_list_splice(&done, &sp->done);
   uint64_t *lost = sp->lost_segs;
   size_t nlost = sp->nlost;
   sp->lost_segs = NULL;

@@ -282,15 +282,15 @@ static int list_segments(gl_spool *sp, uint64_t **out, size_t *n) {
     (*out)[(*n)++] = v;
   }
   closedir(d);
-  qsort(*out, *n, sizeof(uint64_t), cmp_u64);
+  if (*n) qsort(*out, *n, sizeof(uint64_t), cmp_u64); /* (qsort wants no NULL) */
   return 0;
 }
 
 /* The batches not done, in seal order, as stubs on `stubs`. */
 static int make_stubs(scan *s, gl_link *stubs) {
   gl_spool *sp = s->sp;
-  qsort(s->marks, s->nmarks, sizeof(gl_entry), cmp_mark);
-  qsort(s->batches, s->nbatches, sizeof(found), cmp_seq);
+  if (s->nmarks) qsort(s->marks, s->nmarks, sizeof(gl_entry), cmp_mark);
+  if (s->nbatches) qsort(s->batches, s->nbatches, sizeof(found), cmp_seq);
   for (size_t i = 0; i < s->nbatches; i++) {
     found *f = &s->batches[i];
     /* Its marks, by id: done, or the last attempt started. */

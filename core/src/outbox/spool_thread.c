@@ -353,11 +353,7 @@ static void load_batch(gl_spool *sp, work *w, gl_batch *b) {
 static void publish(gl_spool *sp, work *w) {
   uv_mutex_lock(&sp->lock);
   int tell = !gl_list_empty(&w->out) || w->nlost || w->lines.len;
-  while (!gl_list_empty(&w->out)) {
-    gl_link *l = w->out.next;
-    gl_list_remove(l);
-    gl_list_push(&sp->done, l);
-  }
+  gl_list_splice(&sp->done, &w->out);
   for (size_t i = 0; i < w->nlost; i++) {
     if (sp->nlost == sp->cap_lost) {
       size_t cap = sp->cap_lost ? sp->cap_lost * 2 : 8;
@@ -398,14 +394,6 @@ static void wait_for_work(gl_spool *sp) {
   }
 }
 
-static void take(gl_link *to, gl_link *from) {
-  while (!gl_list_empty(from)) {
-    gl_link *l = from->next;
-    gl_list_remove(l);
-    gl_list_push(to, l);
-  }
-}
-
 void gl_spool_run(void *arg) {
   gl_spool *sp = arg;
   work w;
@@ -426,8 +414,8 @@ void gl_spool_run(void *arg) {
   uv_mutex_lock(&sp->lock);
   for (;;) {
     wait_for_work(sp);
-    take(&writes, &sp->writes);
-    take(&loads, &sp->loads);
+    gl_list_splice(&writes, &sp->writes);
+    gl_list_splice(&loads, &sp->loads);
     /* Swap the mark arrays: the loop fills one while this one is written. */
     gl_spool_mark *m = sp->marks;
     size_t nm = sp->nmarks, cm = sp->cap_marks;

@@ -41,11 +41,7 @@ static void on_done(uv_async_t *h) {
   gl_link done;
   gl_list_init(&done);
   uv_mutex_lock(&w->lock);
-  if (!gl_list_empty(&w->done)) { /* take the whole list at once */
-    done = w->done;
-    done.next->prev = done.prev->next = &done;
-    gl_list_init(&w->done);
-  }
+  gl_list_splice(&done, &w->done);
   uv_mutex_unlock(&w->lock);
   while (!gl_list_empty(&done)) {
     gl_batch *b = GL_CONTAINER(done.next, gl_batch, answer_node);
