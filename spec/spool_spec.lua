@@ -270,6 +270,15 @@ describe("spool", function()
     gl:close(1)
   end)
 
+  it("takes a burst of 10,000 sessions at default settings: every record once", function()
+    local gl, cap = S.new({ spool_dir = dir })
+    local ids = sessions(gl, 10000)
+    assert.is_true(S.run_until(gl, function() return #cap.records == 10000 end, 20))
+    assert.same(ids, S.ids(cap.records))
+    local st = gl:close(1)
+    assert.equal(0, st.records_dropped)
+  end)
+
   it("drops the oldest batches past spool_max_bytes, counted and logged", function()
     local gl, cap, logs = S.new({ spool_dir = dir, batch_max = 10, queue_max = 30,
                                   spool_max_bytes = 65536 })

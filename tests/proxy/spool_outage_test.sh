@@ -21,6 +21,8 @@ done
 PIDS="$PIDS $cpids"
 
 sleep "$OUTAGE"
+# (and until the traffic, however slow the machine, has filled memory)
+wait_for 60 eval '[ "$(metric gatelog_records_queued)" -gt 1000 ]' || true
 queued=$(metric gatelog_records_queued)
 on_disk=$(metric gatelog_spool_batches)
 check "after ${OUTAGE} s down, more is held than memory takes (queue_max 200): $queued records" \

@@ -78,7 +78,8 @@ static void release(gatelog_t *gl, gl_batch *b) {
  * Batches in flight are the sender's now and are not dropped. */
 void gl_outbox_enforce_cap(gatelog_t *gl) {
   uint64_t dropped = 0, batches = 0;
-  gl_spool_shed(gl); /* with a spool, batches on disk leave memory instead */
+  /* With a spool, batches leave memory for the disk as they are written
+   * (gl_spool_shed): only those it could not take are dropped. */
   if (!gl_spool_droppable(gl)) return;
   gl_link *l = gl->outbox.next;
   while (gl_outbox_over_cap(gl) && l != &gl->outbox) {
@@ -166,7 +167,7 @@ void gl_outbox_compressed(gatelog_t *gl, gl_batch *b, int status) {
     b->state = GL_BATCH_READY;
     gl->stats.bytes_compressed += b->zlib_len;
     gl_spool_written(gl, b);
-    gl_spool_shed(gl); /* now on disk: it may leave memory */
+    gl_spool_shed(gl, b); /* now on disk: it may leave memory */
   }
   gl_schedule_pump(gl);
   gl_cb_end(gl, t0);

@@ -95,9 +95,14 @@ static void evict(gl_spool *sp, gl_batch *b) {
   sp->disk_records += b->count;
 }
 
-void gl_spool_shed(gatelog_t *gl) {
+static int evictable(const gl_batch *b) {
+  return b->state == GL_BATCH_READY && b->spool_seg && !b->loaded;
+}
+
+void gl_spool_shed(gatelog_t *gl, gl_batch *written) {
   gl_spool *sp = gl->spool;
-  if (sp == NULL) return;
+  if (sp == NULL || !gl_outbox_over_cap(gl)) return;
+  if (evictable(written)) evict(sp, written);
   /* The newest go first: the oldest are sent first when the sink is back,
    * and are better in memory then. Batches read back to be sent stay.
    * What can go is nearer the tail than a backlog on disk: the walk gives
@@ -111,7 +116,7 @@ void gl_spool_shed(gatelog_t *gl) {
       continue;
     }
     on_disk = 0;
-    if (b->state == GL_BATCH_READY && b->spool_seg && !b->loaded) evict(sp, b);
+    if (evictable(b)) evict(sp, b);
   }
 }
 

@@ -116,9 +116,9 @@ int gl_spool_droppable(const gatelog_t *gl);
 void gl_spool_written(gatelog_t *gl, gl_batch *b);
 /* b leaves the outbox: its share of the counts above. */
 void gl_spool_forget(gatelog_t *gl, gl_batch *b);
-/* Memory over the cap: free the payloads of the newest batches the disk
- * holds, until it is not. */
-void gl_spool_shed(gatelog_t *gl);
+/* b was just written. Memory over the cap: free the payloads of the
+ * newest batches the disk holds (b first), until it is not. */
+void gl_spool_shed(gatelog_t *gl, gl_batch *b);
 /* The next batch to send is on disk only: read it and a few after it. */
 void gl_spool_prefetch(gatelog_t *gl, gl_batch *b);
 /* At the close: b is abandoned in the spool for the next start. */
