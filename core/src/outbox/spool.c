@@ -27,17 +27,10 @@ static void mark(gatelog_t *gl, gl_batch *b, int type) {
   gl_spool_mark m = {type, b->spool_seg, b->id, b->seq, type == GL_ENTRY_ACK ? 0 : b->first_ms,
                      b->attempt};
   uv_mutex_lock(&sp->lock);
-  if (sp->nmarks == sp->cap_marks) {
-    size_t cap = sp->cap_marks ? sp->cap_marks * 2 : 64;
-    gl_spool_mark *p = realloc(sp->marks, cap * sizeof(*p));
-    if (p) {
-      sp->marks = p;
-      sp->cap_marks = cap;
-    }
-  }
   /* Out of memory, the mark is lost: after a crash the batch would be
    * sent again (or its attempt count be one short), nothing worse. */
-  if (sp->nmarks < sp->cap_marks) sp->marks[sp->nmarks++] = m;
+  if (gl_grow((void **)&sp->marks, &sp->cap_marks, sp->nmarks, sizeof(m)) == 0)
+    sp->marks[sp->nmarks++] = m;
   /* The first starts the thread's wait for more; a full load, the write. */
   if (sp->nmarks == 1 || sp->nmarks == GL_SPOOL_MARKS) wake(sp);
   uv_mutex_unlock(&sp->lock);

@@ -142,21 +142,11 @@ typedef struct scan {
   int nomem;
 } scan;
 
-static int grow(void **p, size_t *cap, size_t n, size_t size) {
-  if (n < *cap) return 0;
-  size_t c = *cap ? *cap * 2 : 256;
-  void *q = realloc(*p, c * size);
-  if (q == NULL) return -1;
-  *p = q;
-  *cap = c;
-  return 0;
-}
-
 static void on_entry(void *data, const gl_entry *e, uint64_t off) {
   scan *s = data;
   if (e->seq > s->max_seq) s->max_seq = e->seq;
   if (e->type == GL_ENTRY_BATCH) {
-    if (grow((void **)&s->batches, &s->cap_batches, s->nbatches, sizeof(found))) {
+    if (gl_grow((void **)&s->batches, &s->cap_batches, s->nbatches, sizeof(found))) {
       s->nomem = 1;
       return;
     }
@@ -164,7 +154,7 @@ static void on_entry(void *data, const gl_entry *e, uint64_t off) {
     s->sp->segs[s->segi].batches++;
     return;
   }
-  if (grow((void **)&s->marks, &s->cap_marks, s->nmarks, sizeof(gl_entry))) {
+  if (gl_grow((void **)&s->marks, &s->cap_marks, s->nmarks, sizeof(gl_entry))) {
     s->nomem = 1;
     return;
   }
@@ -226,7 +216,7 @@ static int scan_segment(scan *s, uint64_t number, const char *name) {
     set_aside(s, "is not a spool segment (bad head)");
     return 0;
   }
-  if (grow((void **)&sp->segs, &sp->cap_segs, sp->nsegs, sizeof(gl_seg))) {
+  if (gl_grow((void **)&sp->segs, &sp->cap_segs, sp->nsegs, sizeof(gl_seg))) {
     close(fd);
     return UV_ENOMEM;
   }
@@ -275,7 +265,7 @@ static int list_segments(gl_spool *sp, uint64_t **out, size_t *n) {
     if (len != 24 || strncmp(de->d_name, "seg-", 4) != 0 || strcmp(de->d_name + 20, ".gls") != 0 ||
         gl_parse_hex16(de->d_name + 4, 16, &v) != 0)
       continue;
-    if (grow((void **)out, &cap, *n, sizeof(uint64_t))) {
+    if (gl_grow((void **)out, &cap, *n, sizeof(uint64_t))) {
       closedir(d);
       return UV_ENOMEM;
     }

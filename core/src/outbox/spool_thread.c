@@ -121,16 +121,10 @@ static int open_segment(gl_spool *sp, work *w) {
     if (s.fd >= 0 || errno != EEXIST) break;
   }
   if (s.fd < 0) return -errno;
-  if (sp->nsegs == sp->cap_segs) {
-    size_t cap = sp->cap_segs ? sp->cap_segs * 2 : 16;
-    gl_seg *p = realloc(sp->segs, cap * sizeof(*p));
-    if (p == NULL) {
-      close(s.fd);
-      unlinkat(sp->dir_fd, name, 0);
-      return UV_ENOMEM;
-    }
-    sp->segs = p;
-    sp->cap_segs = cap;
+  if (gl_grow((void **)&sp->segs, &sp->cap_segs, sp->nsegs, sizeof(gl_seg)) != 0) {
+    close(s.fd);
+    unlinkat(sp->dir_fd, name, 0);
+    return UV_ENOMEM;
   }
   gl_seg_head_encode(head, s.number, gl_clock_real_ns() / 1000000, sp->gl->instance_id);
   size_t done;
@@ -187,13 +181,8 @@ static int make_room(gl_spool *sp, work *w, uint64_t n) {
     }
     gl_seg *s = &sp->segs[0];
     if (s->done < s->batches) {
-      if (w->nlost == w->cap_lost) {
-        size_t cap = w->cap_lost ? w->cap_lost * 2 : 8;
-        uint64_t *p = realloc(w->lost, cap * sizeof(*p));
-        if (p == NULL) return UV_ENOMEM;
-        w->lost = p;
-        w->cap_lost = cap;
-      }
+      if (gl_grow((void **)&w->lost, &w->cap_lost, w->nlost, sizeof(uint64_t)) != 0)
+        return UV_ENOMEM;
       w->lost[w->nlost++] = s->number;
     }
     remove_oldest(sp, w);
@@ -355,13 +344,8 @@ static void publish(gl_spool *sp, work *w) {
   int tell = !gl_list_empty(&w->out) || w->nlost || w->lines.len;
   gl_list_splice(&sp->done, &w->out);
   for (size_t i = 0; i < w->nlost; i++) {
-    if (sp->nlost == sp->cap_lost) {
-      size_t cap = sp->cap_lost ? sp->cap_lost * 2 : 8;
-      uint64_t *p = realloc(sp->lost_segs, cap * sizeof(*p));
-      if (p == NULL) break; /* the loop still finds out, from their reads */
-      sp->lost_segs = p;
-      sp->cap_lost = cap;
-    }
+    if (gl_grow((void **)&sp->lost_segs, &sp->cap_lost, sp->nlost, sizeof(uint64_t)) != 0)
+      break; /* the loop still finds out, from their reads */
     sp->lost_segs[sp->nlost++] = w->lost[i];
   }
   w->nlost = 0;
