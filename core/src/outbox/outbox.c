@@ -338,6 +338,9 @@ void gl_outbox_pump(gatelog_t *gl) {
 
 uint64_t gl_outbox_abandon(gatelog_t *gl) {
   uint64_t lost = 0;
+  /* Answers that came before the deadline count: delivered is not lost. */
+  while (!gl_list_empty(&gl->answered))
+    settle(gl, GL_CONTAINER(gl->answered.next, gl_batch, answer_node));
   /* With a spool, sealed batches go on to it through compression; they
    * are counted when they come back (gl_outbox_compressed). */
   if (gl->spool) submit_sealed(gl);
