@@ -154,7 +154,8 @@ static void on_closed(gatelog_t *gl, void *data) {
   ((driver *)data)->closed = 1;
 }
 
-static gatelog_t *start_core(driver *d, const char *script, const bench_opts *o, uint32_t queue_max) {
+static gatelog_t *start_core(driver *d, const char *script, const bench_opts *o, uint32_t queue_max,
+                             const char *spool_dir) {
   gatelog_options_t opts;
   gatelog_options_init(&opts);
   opts.script = script;
@@ -164,6 +165,7 @@ static gatelog_t *start_core(driver *d, const char *script, const bench_opts *o,
   opts.compress_nice = o->compress_nice;
   opts.compress_threads = o->compress_threads;
   opts.queue_max_records = queue_max;
+  opts.spool_dir = spool_dir;
   gatelog_t *gl;
   if (gatelog_new(&d->loop, &opts, &gl) != 0 ||
       gatelog_register_sender(gl, "bench", bench_send, d) != 0) {
@@ -190,13 +192,13 @@ static int cmp_u32(const void *a, const void *b) {
 }
 
 void run_traffic(const char *script, const bench_opts *o, uint64_t seed, payloads *keep,
-                 run_result *r) {
+                 const char *spool_dir, run_result *r) {
   driver *d = calloc(1, sizeof(*d));
   uv_loop_init(&d->loop);
   workload_init(&d->w, seed);
   d->target = o->sessions;
   d->keep = keep;
-  d->gl = start_core(d, script, o, 1u << 30);
+  d->gl = start_core(d, script, o, 1u << 30, spool_dir);
   uv_idle_init(&d->loop, &d->tick);
   uv_idle_init(&d->loop, &d->answer);
   uv_check_init(&d->loop, &d->done);
@@ -230,7 +232,7 @@ static int measure_open(const bench_opts *o) {
   driver *d = calloc(1, sizeof(*d));
   uv_loop_init(&d->loop);
   workload_init(&d->w, 42);
-  d->gl = start_core(d, GATELOG_SOURCE_DIR "/bench/policy_plain.lua", o, 500);
+  d->gl = start_core(d, GATELOG_SOURCE_DIR "/bench/policy_plain.lua", o, 500, NULL);
   uv_idle_init(&d->loop, &d->answer);
   uv_idle_init(&d->loop, &d->tick);
   uv_check_init(&d->loop, &d->done);

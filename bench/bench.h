@@ -18,6 +18,7 @@ typedef struct bench_opts {
   unsigned compress_threads;
   int quick;
   int measure_open;  /* internal: be the child that measures `open` */
+  const char *spool_parent; /* where the spool runs make their spool */
 } bench_opts;
 
 typedef struct run_result {
@@ -40,8 +41,10 @@ void payloads_free(payloads *p);
 
 int bench_parse(int argc, char **argv, bench_opts *o);
 int bench_report(const bench_opts *o, const char *self);
+/* One end-to-end run; with spool_dir, the core writes every batch to a
+ * spool there. */
 void run_traffic(const char *script, const bench_opts *o, uint64_t seed, payloads *keep,
-                 run_result *r);
+                 const char *spool_dir, run_result *r);
 /* Seconds to compress (and base64) the JSON of every payload, as the pool
  * does, with `threads` threads. */
 double compression_bound(const payloads *p, const bench_opts *o, int threads);

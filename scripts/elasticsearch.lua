@@ -1,6 +1,8 @@
 -- gatelog policy: Elasticsearch (or OpenSearch) through the _bulk API,
--- one "create" per record with _id = sessionId, so that a retried batch
--- cannot index a record twice.
+-- one "create" per record with _id = instanceId:sessionId (the gateway's
+-- instance id, see the instance_id option), so that a batch sent again,
+-- after a retry or a crash, cannot index a record twice, and two gateways'
+-- records never share an _id.
 --
 -- Settings (the `settings` table below; environment variables override):
 --   url    GATELOG_URL    default http://127.0.0.1:9200/_bulk

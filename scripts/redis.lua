@@ -1,5 +1,7 @@
 -- gatelog policy: each record as an entry of a Redis stream (XADD, the
--- record's keys as fields), trimmed to about maxlen entries.
+-- record's keys as fields, and recordId, its dedupe key), trimmed to about
+-- maxlen entries. A batch sent again (a retry, a restart after a crash)
+-- adds its entries again: consumers skip a recordId they have seen.
 --
 -- Settings (the `settings` table below; environment variables override):
 --   host      GATELOG_REDIS_HOST      default 127.0.0.1

@@ -47,6 +47,30 @@ describe("codecs on fixed records", function()
     end)
   end
 
+  it("dedupe keys carry the instance id: elasticsearch _id, otlp and loki record ids", function()
+    local opts = { instance_id = "edge-7" }
+    local es = codecs.get("elasticsearch").encode(fixed(), opts)
+    assert.truthy(es:find('"_id":"edge-7:9f2c1a7b3d4e5f60"', 1, true))
+    assert.truthy(es:find('"_id":"edge-7:0123456789abcdef-1"', 1, true))
+    local doc = cjson.decode(codecs.get("otlp").encode(fixed(), opts))
+    local ids = {}
+    for i, lr in ipairs(doc.resourceLogs[1].scopeLogs[1].logRecords) do
+      for _, kv in ipairs(lr.attributes) do
+        if kv.key == "gatelog.record_id" then ids[i] = kv.value.stringValue end
+      end
+    end
+    assert.same({ "edge-7:9f2c1a7b3d4e5f60", "edge-7:0123456789abcdef-1" }, ids)
+    doc = cjson.decode(codecs.get("loki").encode(fixed(), opts))
+    assert.same({ session_id = "9f2c1a7b3d4e5f60", record_id = "edge-7:9f2c1a7b3d4e5f60" },
+      doc.streams[1].values[1][3])
+    -- A batch brings its own instance id (and otlp its id); the option wins.
+    local batch = { payload = "x", id = "00000000000000aa", instance_id = "gw-1", records = fixed() }
+    assert.truthy(codecs.get("elasticsearch").encode(batch):find('"_id":"gw-1:9f2c1a7b3d4e5f60"', 1, true))
+    assert.truthy(codecs.get("elasticsearch").encode(batch, opts):find('"_id":"edge-7:9f2c', 1, true))
+    assert.truthy(codecs.get("otlp").encode(batch):find(
+      '{"key":"gatelog.batch_id","value":{"stringValue":"00000000000000aa"}}', 1, true))
+  end)
+
   it("ndjson and elasticsearch bodies are lines of JSON", function()
     for _, name in ipairs({ "ndjson", "elasticsearch" }) do
       local n = 0

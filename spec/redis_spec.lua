@@ -113,6 +113,7 @@ describe("redis streams", function()
       assert.equal(tostring(i), f.resourceId)
       assert.equal(tostring(10 * i), f.bytesRx)
       assert.equal("closed", f.endReason)
+      assert.matches("^%x+:" .. ids[i] .. "$", f.recordId) -- the dedupe key
       if i % 3 == 0 then assert.equal("[2001:db8::" .. i .. "]:443", f.sourceAddr) end
     end
   end)

@@ -200,6 +200,29 @@ typedef struct gatelog_options_s {
   uint32_t enrich_max_bytes;    /* bytes the fields enrich sets may take in
                                    one record (keys and values); 64 to
                                    2^30, default 65536 */
+  /* The disk spool (see the README's "The disk spool"): every sealed
+   * batch is written to disk by a thread of gatelog's before it is first
+   * sent, and what was not delivered is sent at the next start. */
+  const char *spool_dir;        /* NULL (default): no spool. Else its
+                                   directory, made if needed (mode 0700)
+                                   and locked: one core per directory.
+                                   Copied */
+  uint64_t spool_max_bytes;     /* disk the spool may use, at least 65536;
+                                   past it the oldest batches are dropped,
+                                   counted and logged; default 1 GiB */
+  uint64_t spool_seal_ms;       /* with a spool, the open batch is sealed
+                                   (and so written) at least this often,
+                                   1 to 3600000; default 50 */
+  uint64_t spool_fsync_ms;      /* 0 (default): never fdatasync; the page
+                                   cache keeps what was written through a
+                                   crash of the process, not a power loss.
+                                   Else at most this long between a write
+                                   and its fdatasync, up to 3600000 */
+  const char *instance_id;      /* this gateway, in dedupe keys: 1 to 64
+                                   of A-Z a-z 0-9 . _ -. NULL (default): a
+                                   random 64-bit id in hex, kept in
+                                   spool_dir (made at each start without
+                                   one). Copied */
 } gatelog_options_t;
 
 /* on_script_error values. */
@@ -238,7 +261,8 @@ typedef struct gatelog_stats_s {
   uint64_t batches_failed;    /* done(false, err) or send raised */
   uint64_t batches_retried;   /* sends of a batch after its first */
   uint64_t batches_dropped;   /* dropped for room (queue_max_records,
-                                 queue_max_bytes) or a failed compression */
+                                 queue_max_bytes; with a spool, spool_max_bytes),
+                                 damaged on disk, or a failed compression */
   uint64_t records_sent;      /* records in acknowledged batches */
   uint64_t records_dropped;   /* records in those batches */
   uint64_t bytes_json;        /* JSON bytes of sealed batches, before compression */
@@ -277,6 +301,19 @@ typedef struct gatelog_stats_s {
   uint64_t bytes_saturated;   /* gatelog_add_bytes calls that would have taken a
                                  session's bytesTx or bytesRx past 2^64 - 1:
                                  the counter stays at 2^64 - 1 */
+  /* The disk spool (all 0 without one). */
+  uint64_t spool_bytes;       /* bytes of its segment files now */
+  uint64_t spool_batches;     /* batches written to it and not done yet */
+  uint64_t batches_recovered; /* batches found not done at start (sent first) */
+  uint64_t records_recovered; /* records in those batches */
+  uint64_t spool_corrupt;     /* damaged entries or files skipped (logged
+                                 with file and offset) */
+  uint64_t spool_write_errors; /* batches and marks it failed to write
+                                  (full disk, I/O error): those batches are
+                                  held in memory only */
+  uint64_t spooled_on_close;  /* batches the close left in the spool,
+                                 undelivered, for the next start (not in
+                                 lost_on_close) */
 } gatelog_stats_t;
 
 /* Which script is running, for operators. */
@@ -299,7 +336,11 @@ GATELOG_EXTERN void gatelog_options_init(gatelog_options_t *opts);
  * gatelog_last_error(NULL) tells why. Errors: UV_EINVAL (NULL argument, no
  * script), GATELOG_ECONFIG (an option or the script's config is out of
  * range), GATELOG_ESCRIPT (the script does not load, raises, or does not
- * return a table with a send function), UV_ENOMEM. */
+ * return a table with a send function), UV_ENOMEM; with spool_dir: UV_EBUSY
+ * (another core holds its lock), or the UV error that kept it from being
+ * made, opened, locked or read (UV_EACCES, UV_ENOTDIR, ...). Batches a
+ * previous run left in the spool are read (their heads only) before it
+ * returns, and are sent before any new batch. */
 GATELOG_EXTERN int gatelog_new(uv_loop_t *loop, const gatelog_options_t *opts,
                                gatelog_t **out);
 
@@ -372,6 +413,11 @@ GATELOG_EXTERN int gatelog_reload(gatelog_t *gl);
  * UV_EINVAL (NULL argument). */
 GATELOG_EXTERN int gatelog_script_info(gatelog_t *gl, gatelog_script_info_t *out);
 
+/* This core's instance id (options.instance_id, or the one it made): 1
+ * to 64 of A-Z a-z 0-9 . _ -, valid until the close callback returns.
+ * Codecs put it in their dedupe keys (batch.instance_id). NULL if gl is. */
+GATELOG_EXTERN const char *gatelog_instance_id(gatelog_t *gl);
+
 /* The message of the last error of `gl` (a script that failed, a bad
  * config value), or "" if none. With gl == NULL: why the last gatelog_new
  * on this thread failed. The string belongs to gatelog and stays valid
@@ -401,7 +447,9 @@ GATELOG_EXTERN int gatelog_stats(gatelog_t *gl, gatelog_stats_t *out);
  * every open session ends with endReason "shutdown", records are sealed in
  * batches of at most batch_max_records (without overflowing the queue) and
  * sent; sends are awaited up to `drain_ms`. Records not delivered by then
- * are counted in lost_on_close and logged. Then the core closes its handles
+ * are counted in lost_on_close and logged; with a spool, batches not
+ * delivered stay in it for the next start instead (spooled_on_close),
+ * and sessions still open at the deadline are ended and spooled too. Then the core closes its handles
  * and its Lua state and calls `cb` (may be NULL). After `cb` the loop holds
  * no handle of gatelog. Errors: UV_EINVAL (NULL gl), GATELOG_ECLOSED (close
  * was already called). */

@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "outbox/send.h"
+#include "outbox/spool.h"
 #include "prims/io.h"
 #include "policy/policy.h"
 #include "util/timefmt.h"
@@ -22,6 +23,7 @@ static void free_core(gatelog_t *gl) {
   }
   gl_table_free(&gl->table);
   gl_extras_free(&gl->extras);
+  gl_spool_free(gl->spool);
   free(gl->script_path);
   free(gl->lua_path);
   free(gl->file_dirs);
@@ -35,6 +37,13 @@ static void on_flush_timer(uv_timer_t *t) {
   gl_outbox_seal(gl);
   gl_schedule_pump(gl);
   gl_cb_end(gl, t0);
+}
+
+/* With a spool, what is sealed is written: sealing often keeps what a
+ * crash can lose to a moment (spool_seal_ms). */
+static uint64_t flush_period(const gatelog_t *gl) {
+  uint64_t every = gl->cfg.flush_interval_ms;
+  return gl->spool && gl->opts.spool_seal_ms < every ? gl->opts.spool_seal_ms : every;
 }
 
 static int init_timer(gatelog_t *gl, uv_timer_t *t) {
@@ -72,8 +81,7 @@ void gl_apply_config(gatelog_t *gl, const gl_config *next) {
   gl_config old = gl->cfg;
   gl->cfg = *next;
   if (next->flush_interval_ms != old.flush_interval_ms)
-    uv_timer_start(&gl->flush_timer, on_flush_timer, next->flush_interval_ms,
-                   next->flush_interval_ms);
+    uv_timer_start(&gl->flush_timer, on_flush_timer, flush_period(gl), flush_period(gl));
   /* Timeouts, lifetimes and the interim interval: look again now. */
   gl_expiry_rearm(gl);
   if (next->max_sessions != old.max_sessions) gl_sessions_fit(gl);
@@ -134,6 +142,7 @@ int gatelog_new(uv_loop_t *loop, const gatelog_options_t *opts, gatelog_t **out)
     gl_table_init(&gl->table, seed, c->log_start, c->active_timeout_ms > 0, c->max_lifetime_ms > 0,
                   c->max_sessions < (1u << 26) ? c->max_sessions : (1u << 26));
   }
+  if (err == 0) err = gl_spool_open(gl);
   if (err) {
     if (gl->policy) gl_policy_unref(gl->policy);
     memcpy(new_error, gl->last_error, sizeof(new_error));
@@ -154,8 +163,8 @@ int gatelog_new(uv_loop_t *loop, const gatelog_options_t *opts, gatelog_t **out)
   uv_idle_init(loop, &gl->pump_idle);
   gl->watch_dir.data = gl->watch_file.data = gl->pump_idle.data = gl;
   gl->handles_open += 3;
-  uv_timer_start(&gl->flush_timer, on_flush_timer, gl->cfg.flush_interval_ms,
-                 gl->cfg.flush_interval_ms);
+  if (gl->spool) gl->handles_open++; /* its async handle */
+  uv_timer_start(&gl->flush_timer, on_flush_timer, flush_period(gl), flush_period(gl));
   if (gl_workers_init(gl, opts->compress_threads, opts->compress_nice) == 0) gl->handles_open++;
   else gl->workers.nthreads = -1; /* no threads: batches are compressed on the loop */
   gl->stats.script_loaded_ns = gl->policy->loaded_ns;
@@ -199,8 +208,11 @@ int gatelog_stats(gatelog_t *gl, gatelog_stats_t *out) {
   out->tcp_open = gl->table.lists[GL_PROTO_TCP].count;
   out->udp_open = gl->table.lists[GL_PROTO_UDP].count;
   out->script_memory = gl->policy ? gl->policy->rt.budget.memory : 0;
+  gl_spool_stats(gl, out);
   return 0;
 }
+
+const char *gatelog_instance_id(gatelog_t *gl) { return gl ? gl->instance_id : NULL; }
 
 /* ---- close ----------------------------------------------------------- */
 
@@ -209,16 +221,35 @@ static void maybe_teardown(gatelog_t *gl) {
    * still have their close callbacks to run: wait for both. */
   if (gl->phase != GL_FINISHING || gl->pending_work > 0 || gl->io_open > 0) return;
   gl_workers_stop(gl); /* nothing is queued: pending_work is 0 */
+  gl_spool_stop(gl, on_handle_closed);
+  const gatelog_stats_t *st = &gl->stats;
+  if (st->lost_on_close)
+    gl_log(gl, GATELOG_LOG_ERROR,
+           "closed with %llu records not delivered within the drain deadline (lost_on_close)",
+           (unsigned long long)st->lost_on_close);
+  if (st->spooled_on_close)
+    gl_log(gl, GATELOG_LOG_WARN,
+           "closed with %llu batches not delivered within the drain deadline; they wait in "
+           "the spool %s for the next start (spooled_on_close)",
+           (unsigned long long)st->spooled_on_close, gl->spool->dir);
   if (gl->policy) gl_policy_unref(gl->policy);
   gl->policy = NULL;
   close_handles(gl);
 }
 
-/* Everything was delivered, or the deadline came: stop sending. */
+/* Everything was delivered, or the deadline came: stop sending. The
+ * counts of what was not delivered are final, and logged, at the teardown. */
 static void finish(gatelog_t *gl) {
   gl_drops_report(gl);
+  /* With a spool, sessions still open go to it, not to waste. */
+  while (gl->spool && gl->table.count > 0) {
+    uint32_t idx = gl_table_next_open(&gl->table, gl->close_cursor);
+    gl->close_cursor = idx + 1;
+    gl_session_finish(gl, idx, "shutdown", gl->close_real_ns);
+  }
+  if (gl->spool) gl_outbox_seal(gl);
   uint64_t lost = gl->table.count + gl_outbox_abandon(gl);
-  gl->stats.lost_on_close = lost;
+  gl->stats.lost_on_close += lost;
   if (lost)
     gl_log(gl, GATELOG_LOG_ERROR,
            "closed with %llu records not delivered within the drain deadline (lost_on_close)",

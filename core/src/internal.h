@@ -18,6 +18,9 @@
 #include "outbox/workers.h"
 
 typedef struct gl_policy gl_policy;
+
+/* The instance_id option: 1 to 64 of A-Z a-z 0-9 . _ - */
+#define GL_INSTANCE_ID_MAX 64
 typedef struct gl_send gl_send;
 
 /* How a failed send should be handled (done's third argument). */
@@ -32,7 +35,9 @@ enum gl_batch_state {
   GL_BATCH_COMPRESSING, /* on the thread pool */
   GL_BATCH_READY,       /* compressed, waiting for (another) send */
   GL_BATCH_INFLIGHT,    /* handed to send, waiting for done */
-  GL_BATCH_ANSWERED     /* done was called; the pump settles it */
+  GL_BATCH_ANSWERED,    /* done was called; the pump settles it */
+  GL_BATCH_ONDISK,      /* held by the spool only, payload not in memory */
+  GL_BATCH_LOADING      /* being read back by the spool thread */
 };
 
 typedef struct gl_batch {
@@ -64,6 +69,15 @@ typedef struct gl_batch {
   int work_err;
   gl_policy *policy;     /* the policy whose send holds it */
   gl_answer_how how;     /* with a failed answer: drop, or when to retry */
+  /* The spool (outbox/spool.h): */
+  uint64_t spool_seg;    /* the segment holding it; 0: not on disk */
+  uint64_t spool_off;    /* its entry's offset there */
+  unsigned char *zlib;   /* the compressed JSON, until the spool thread wrote it */
+  uint64_t first_ms;     /* wall clock of its first send, ms; 0: not sent yet */
+  const char *instance;  /* the instance id it was made under */
+  int recovered;         /* found in the spool at start */
+  int loaded;            /* read back from the spool: about to be sent */
+  int memory_only;       /* a spool is on, but the disk does not hold it */
 } gl_batch;
 
 /* One call of a host-registered sender (gatelog_send_fn): a batch given to
@@ -156,6 +170,9 @@ struct gatelog_s {
   gatelog_close_cb close_cb;
   void *close_data;
 
+  struct gl_spool *spool;  /* NULL: no spool_dir */
+  char instance_id[GL_INSTANCE_ID_MAX + 1];
+
   gatelog_stats_t stats;
   gl_ratelimit rl_overflow;
   gl_ratelimit rl_send_failed; /* "sending batch failed": once a second at most */
@@ -201,7 +218,17 @@ void gl_apply_config(gatelog_t *gl, const gl_config *next);
 int gl_outbox_add_record(gatelog_t *gl, const gl_record *r);
 void gl_outbox_seal(gatelog_t *gl);
 void gl_outbox_pump(gatelog_t *gl);
-/* Drop everything held (close deadline); returns records lost. */
+/* Free a batch no list holds any more. */
+void gl_batch_free(gl_batch *b);
+/* Take b out of the outbox and its counts. */
+void gl_outbox_forget(gatelog_t *gl, gl_batch *b);
+/* More records held in memory than queue_max_records. */
+int gl_outbox_over_cap(const gatelog_t *gl);
+/* The spool took b out of memory (in_memory 0: its bytes and retrying
+ * records no longer count against the queue limits) or read it back. */
+void gl_outbox_held(gatelog_t *gl, gl_batch *b, int in_memory);
+/* Drop everything held (close deadline); returns records lost (with a
+ * spool, not those left in it: spooled_on_close). */
 uint64_t gl_outbox_abandon(gatelog_t *gl);
 /* A batch came back from the compression threads. */
 void gl_outbox_compressed(gatelog_t *gl, gl_batch *b, int status);

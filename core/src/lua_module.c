@@ -449,6 +449,9 @@ static const struct {
     STAT(script_loaded_ns), STAT(script_memory),    STAT(script_states),
     STAT(batches_rejected), STAT(records_rejected), STAT(bytes_queued),
     STAT(records_retrying), STAT(retry_wait_ms), STAT(bytes_saturated),
+    STAT(spool_bytes),      STAT(spool_batches),    STAT(batches_recovered),
+    STAT(records_recovered), STAT(spool_corrupt),   STAT(spool_write_errors),
+    STAT(spooled_on_close),
 };
 
 static void push_stats(lua_State *L, const gatelog_stats_t *st) {

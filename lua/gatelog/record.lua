@@ -20,6 +20,26 @@ function M.of(x)
   return x
 end
 
+-- The instance id for dedupe keys: opts.instance_id, else the batch's
+-- (batch.instance_id); nil for plain records without the option.
+function M.instance_of(x, opts)
+  if opts and opts.instance_id ~= nil then return opts.instance_id end
+  if M.is_batch(x) then return x.instance_id end
+  return nil
+end
+
+-- A record's dedupe key, the same however often its batch is delivered:
+-- "<instance>:<sessionId>", with "-<seq>" for interim and start records
+-- (a session has several). A sessionId is unique in one gatelog, not in a
+-- fleet: the instance id makes the key so. Without an instance, the
+-- sessionId part alone.
+function M.key(r, instance)
+  local k = r.sessionId or ""
+  if r.seq ~= nil then k = k .. "-" .. format("%d", r.seq) end
+  if instance ~= nil then k = instance .. ":" .. k end
+  return k
+end
+
 -- Days since 1970-01-01 of a proleptic Gregorian date (no time zone:
 -- os.time would apply the local one).
 local function days_from_civil(y, m, d)

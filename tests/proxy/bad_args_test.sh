@@ -48,6 +48,13 @@ check "an unreadable script" expect_bad "$TMP/missing.lua" --script "$TMP/missin
 check "a script with a syntax error: file and line" expect_bad "broken.lua:4:" --script "$TMP/broken.lua" --listen "$good"
 check "a bad --drain" expect_bad "--drain 'soon'" --script "$script" --listen "$good" --drain soon
 check "a bad --log-level" expect_bad "--log-level 'loud'" --script "$script" --listen "$good" --log-level loud
+check "a --spool-max-bytes too small" expect_bad "--spool-max-bytes '1000': want bytes from 65536" \
+  --script "$script" --listen "$good" --spool "$TMP/spool" --spool-max-bytes 1000
+check "--spool-max-bytes without --spool" expect_bad "--spool-max-bytes needs --spool" \
+  --script "$script" --listen "$good" --spool-max-bytes 1000000
+touch "$TMP/file"
+check "a spool that cannot be made" expect_bad "spool_dir $TMP/file/spool: cannot create it: not a directory" \
+  --script "$script" --listen "$good" --spool "$TMP/file/spool"
 check "an unknown option" expect_bad "unknown option '--color'" --script "$script" --listen "$good" --color red
 check "an option without its value" expect_bad "--script needs a value" --listen "$good" --script
 

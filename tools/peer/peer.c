@@ -8,13 +8,19 @@
  *   gatelog-peer tcp HOST:PORT BYTES [--wait-file PATH]
  *   gatelog-peer slow HOST:PORT --wait-file PATH
  *   gatelog-peer udp HOST:PORT COUNT SIZE
+ *   gatelog-peer tcp-loop HOST:PORT BYTES
  *   gatelog-peer freeport
  *
  * Every stream and datagram carries the pattern fill() writes, and the
  * tcp client says whether what it received was intact. tcp-reply reads
  * until the client's EOF, then answers reply_size(n) bytes and closes; udp-reply answers each datagram of n bytes with one
  * of reply_size(n). The sizes differ from the requests so that a record
- * with bytesTx and bytesRx swapped cannot pass a test. */
+ * with bytesTx and bytesRx swapped cannot pass a test.
+ *
+ * tcp-loop makes tcp connections one after another (to an echo server),
+ * each sending BYTES and reading them back to EOF, until one fails (the
+ * proxy is gone): a line "done LOCAL_PORT WALL_NS" as each completes,
+ * whole, for crash tests to hold the records against. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -25,6 +31,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -288,7 +295,8 @@ static _Noreturn void serve(int argc, char **argv) {
 
 /* ---- clients (blocking sockets) ---------------------------------------- */
 
-static int connect_to(const char *hostport, int type) {
+/* A connected socket, or -1 with errno; its local port in *port. */
+static int dial(const char *hostport, int type, int *port) {
   char host[256];
   const char *colon = strrchr(hostport, ':');
   if (colon == NULL || (size_t)(colon - hostport) >= sizeof(host)) die(hostport, "want HOST:PORT");
@@ -297,11 +305,24 @@ static int connect_to(const char *hostport, int type) {
   struct sockaddr_in a;
   if (uv_ip4_addr(host, atoi(colon + 1), &a) != 0) die(hostport, "want an IPv4 address");
   int fd = socket(AF_INET, type, 0);
-  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) die(hostport, strerror(errno));
+  if (fd < 0) return -1;
+  if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
   struct sockaddr_in me;
   socklen_t len = sizeof(me);
   getsockname(fd, (struct sockaddr *)&me, &len);
-  printf("local %d\n", ntohs(me.sin_port));
+  *port = ntohs(me.sin_port);
+  return fd;
+}
+
+static int connect_to(const char *hostport, int type) {
+  int port, fd = dial(hostport, type, &port);
+  if (fd < 0) die(hostport, strerror(errno));
+  printf("local %d\n", port);
   fflush(stdout);
   return fd;
 }
@@ -375,6 +396,26 @@ static int tcp_client(const char *hostport, size_t bytes, const char *wait_path,
   return 0;
 }
 
+static int tcp_loop(const char *hostport, size_t bytes) {
+  for (;;) {
+    int port, fd = dial(hostport, SOCK_STREAM, &port);
+    if (fd < 0) return 0;
+    stream_in in = {0, 1};
+    size_t sent = send_pattern_fd(fd, bytes, 0);
+    shutdown(fd, SHUT_WR);
+    ssize_t n;
+    while ((n = take(fd, &in)) > 0) {
+    }
+    close(fd);
+    /* Cut short (the proxy died): not a completed session. */
+    if (n < 0 || sent != bytes || in.received != bytes || !in.intact) return 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    printf("done %d %lld\n", port, (long long)ts.tv_sec * 1000000000 + ts.tv_nsec);
+    fflush(stdout);
+  }
+}
+
 static int udp_client(const char *hostport, int count, size_t size) {
   int fd = connect_to(hostport, SOCK_DGRAM);
   char buf[65536], want[32768];
@@ -419,6 +460,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "slow") == 0 && argc >= 3 && wait_path) return tcp_client(argv[2], 0, wait_path, 1);
   if (strcmp(cmd, "udp") == 0 && argc >= 5)
     return udp_client(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 10));
+  if (strcmp(cmd, "tcp-loop") == 0 && argc >= 4) return tcp_loop(argv[2], strtoull(argv[3], NULL, 10));
   if (strcmp(cmd, "freeport") == 0) return freeport();
   fprintf(stderr, "usage: see the comment at the top of tools/peer/peer.c\n");
   return 2;

@@ -14,7 +14,7 @@ void px_usage(FILE *out) {
       "usage: gatelog-proxy --script PATH --listen SPEC [--listen SPEC]...\n"
       "                     [--metrics HOST:PORT] [--drain SECONDS]\n"
       "                     [--connect-timeout SECONDS] [--log-level LEVEL]\n"
-      "                     [--lua-path TEMPLATES]\n"
+      "                     [--lua-path TEMPLATES] [--spool DIR [--spool-max-bytes N]]\n"
       "\n"
       "A TCP and UDP forwarder that logs every session through gatelog.\n"
       "\n"
@@ -28,11 +28,17 @@ void px_usage(FILE *out) {
       "  --connect-timeout SECONDS  give up on an upstream after this (default 10)\n"
       "  --log-level LEVEL       error, warn, info (default) or debug\n"
       "  --lua-path TEMPLATES    extra package.path templates for the script\n"
+      "  --spool DIR             write every batch to a disk spool in DIR before it is\n"
+      "                          sent: a crash or a stop with the sink down loses\n"
+      "                          nothing; what is left is sent at the next start\n"
+      "  --spool-max-bytes N     disk the spool may use (default 1 GiB); past it the\n"
+      "                          oldest batches are dropped\n"
       "  --help, --version\n"
       "\n"
       "Signals: SIGHUP reloads the script; SIGTERM and SIGINT stop accepting, end\n"
       "open sessions (endReason \"shutdown\"), drain and exit.\n"
-      "Exit status: 0 after a clean stop, 1 if records were lost at the stop,\n"
+      "Exit status: 0 after a clean stop (with --spool, also when batches wait in\n"
+      "the spool for the next start), 1 if records were lost at the stop,\n"
       "2 for bad input (nothing was started).\n",
       out);
 }
@@ -226,6 +232,16 @@ int px_parse_args(int argc, char **argv, px_options *opt, char *err, size_t errl
       if (seconds(name, v, 3600, &ms, err, errlen)) return -1;
       if (ms == 0) return fail(err, errlen, "--connect-timeout must be more than 0");
       opt->connect_timeout_ms = ms;
+    } else if (strcmp(name, "--spool") == 0) {
+      if (*v == '\0') return fail(err, errlen, "--spool needs a directory");
+      opt->spool = v;
+    } else if (strcmp(name, "--spool-max-bytes") == 0) {
+      char *end;
+      errno = 0;
+      unsigned long long n = strtoull(v, &end, 10);
+      if (*v < '0' || *v > '9' || *end != '\0' || errno || n < 65536 || n > (1ull << 50))
+        return fail(err, errlen, "--spool-max-bytes '%s': want bytes from 65536 to 2^50", v);
+      opt->spool_max_bytes = n;
     } else if (strcmp(name, "--log-level") == 0) {
       if (log_level(v, &opt->log_level))
         return fail(err, errlen, "--log-level '%s': want error, warn, info or debug", v);
@@ -235,6 +251,8 @@ int px_parse_args(int argc, char **argv, px_options *opt, char *err, size_t errl
   }
   if (opt->script == NULL) return fail(err, errlen, "--script is required (see --help)");
   if (opt->nlistens == 0) return fail(err, errlen, "at least one --listen is required (see --help)");
+  if (opt->spool_max_bytes && opt->spool == NULL)
+    return fail(err, errlen, "--spool-max-bytes needs --spool");
   return 0;
 }
 

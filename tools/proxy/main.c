@@ -68,6 +68,10 @@ static void on_gatelog_closed(gatelog_t *gl, void *data) {
            (unsigned long long)st.records_sent, (unsigned long long)lost,
            (unsigned long long)st.records_dropped, (unsigned long long)st.records_rejected,
            (unsigned long long)st.lost_on_close);
+  /* Not lost: the next start sends them first. */
+  if (st.spooled_on_close)
+    px_log(p, GATELOG_LOG_WARN, "%llu batches wait in the spool %s for the next start",
+           (unsigned long long)st.spooled_on_close, p->opt.spool);
   p->gl = NULL;
   close_signals();
 }
@@ -143,6 +147,8 @@ int main(int argc, char **argv) {
   o.log_level = p->opt.log_level;
   o.on_end = on_session_end;
   o.on_end_data = p;
+  o.spool_dir = p->opt.spool;
+  if (p->opt.spool_max_bytes) o.spool_max_bytes = p->opt.spool_max_bytes;
   if (gatelog_new(p->loop, &o, &p->gl) != 0) {
     snprintf(err, sizeof(err), "%s", gatelog_last_error(NULL));
     return bad_input(err);
@@ -166,8 +172,8 @@ int main(int argc, char **argv) {
   }
   gatelog_script_info_t info;
   gatelog_script_info(p->gl, &info);
-  px_log(p, GATELOG_LOG_INFO, "ready: %d listeners, script %s (sha256 %.12s), pid %d",
-         p->opt.nlistens, info.path, info.sha256, (int)uv_os_getpid());
+  px_log(p, GATELOG_LOG_INFO, "ready: %d listeners, script %s (sha256 %.12s), instance %s, pid %d",
+         p->opt.nlistens, info.path, info.sha256, gatelog_instance_id(p->gl), (int)uv_os_getpid());
 
   uv_run(p->loop, UV_RUN_DEFAULT);
   if (uv_loop_close(p->loop) != 0) {

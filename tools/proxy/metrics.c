@@ -68,6 +68,12 @@ static const metric gatelog_metrics[] = {
     C(reload_failures, "Failed reloads."),
     G(script_memory, "Bytes of Lua heap of the running script."),
     G(script_states, "Lua states alive."),
+    G(spool_bytes, "Bytes of the spool's files."),
+    G(spool_batches, "Batches in the spool, not done."),
+    C(batches_recovered, "Batches a previous run left in the spool."),
+    C(records_recovered, "Records in those batches."),
+    C(spool_corrupt, "Damaged spool entries or files skipped."),
+    C(spool_write_errors, "Batches and marks the spool failed to write."),
 };
 #undef C
 #undef G

@@ -37,6 +37,8 @@ typedef struct px_options {
   int nlistens;
   const char *metrics; /* HOST:PORT or NULL */
   struct sockaddr_storage metrics_addr;
+  const char *spool;          /* --spool DIR or NULL */
+  uint64_t spool_max_bytes;   /* 0: gatelog's default */
   uint32_t drain_ms;
   uint64_t connect_timeout_ms;
   int log_level; /* GATELOG_LOG_* */

@@ -92,5 +92,7 @@ void gl_deflate_batch(gl_batch *b) {
   gl_base64_encode(z, zlen, b->payload);
   b->payload[b->payload_len] = '\0';
   b->zlib_len = zlen;
-  free(z);
+  /* The spool stores the zlib stream itself; its thread frees it. */
+  if (b->gl->spool) b->zlib = z;
+  else free(z);
 }

@@ -8,13 +8,15 @@
  * the budget, so a burst never loses records to a healthy sink.
  *
  * The outbox list holds every sealed batch until it is acknowledged, in
- * seal order; a disk spool can later persist a batch when it is sealed
- * and delete it when it is acknowledged, without changing this flow. */
+ * seal order. With a spool (spool.h), a batch is written to disk between
+ * its compression and its first send, marked done when it leaves, and
+ * may be held on disk only (GL_BATCH_ONDISK) until it is read back. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "outbox/send.h"
+#include "outbox/spool.h"
 #include "policy/policy.h"
 
 static void batch_free(gl_batch *b);
@@ -34,6 +36,7 @@ static gl_batch *batch_new(gatelog_t *gl) {
 
 static void batch_free(gl_batch *b) {
   gl_send_unbind(b);
+  free(b->zlib);
   gl_buf_free(&b->json);
   gl_buf_free(&b->reasons);
   free(b->ends);
@@ -47,9 +50,11 @@ static void account(gatelog_t *gl, gl_batch *b, uint64_t held) {
   gl->stats.bytes_queued += held - b->held;
   b->held = held;
 }
+void gl_batch_free(gl_batch *b) { batch_free(b); }
 
 /* Remove an unacknowledged batch from the queue's accounting. */
 static void forget(gatelog_t *gl, gl_batch *b) {
+  gl_spool_forget(gl, b);
   gl->stats.records_queued -= b->count;
   gl->stats.batches_queued--;
   gl->stats.bytes_queued -= b->held;
@@ -57,10 +62,12 @@ static void forget(gatelog_t *gl, gl_batch *b) {
   gl_list_remove(&b->node);
 }
 
+void gl_outbox_forget(gatelog_t *gl, gl_batch *b) { forget(gl, b); }
+
 static void release(gatelog_t *gl, gl_batch *b) {
   if (b->policy) gl_policy_unref(b->policy);
   b->policy = NULL;
-  if (b->state == GL_BATCH_COMPRESSING) {
+  if (b->state == GL_BATCH_COMPRESSING || b->state == GL_BATCH_LOADING) {
     b->dropped = 1; /* freed when the work ends */
     return;
   }
@@ -81,11 +88,15 @@ static int droppable(const gl_batch *b) {
 static void drop_oldest(gatelog_t *gl, int (*over)(const gatelog_t *), int retrying_only,
                         const char *why) {
   uint64_t records = 0, batches = 0;
+  /* With a spool, batches leave memory for the disk as they are written
+   * (gl_spool_shed): only those it could not take are dropped. */
+  if (!gl_spool_droppable(gl)) return;
   gl_link *l = gl->outbox.next;
   while (over(gl) && l != &gl->outbox) {
     gl_batch *b = GL_CONTAINER(l, gl_batch, node);
     l = l->next;
     if (!droppable(b) || (retrying_only && !b->retrying)) continue;
+    if (gl_spool_keeps(gl, b)) continue;
     records += b->count;
     batches++;
     forget(gl, b);
@@ -99,6 +110,18 @@ static int over_records(const gatelog_t *gl) {
 }
 static int over_bytes(const gatelog_t *gl) {
   return gl->stats.bytes_queued > gl->cfg.queue_max_bytes;
+}
+
+/* Memory is full: what the spool holds on disk only does not count (its
+ * bytes and its retrying records are given back when it leaves memory). */
+int gl_outbox_over_cap(const gatelog_t *gl) { return over_records(gl) || over_bytes(gl); }
+
+void gl_outbox_held(gatelog_t *gl, gl_batch *b, int in_memory) {
+  account(gl, b, in_memory ? b->json.len + b->payload_len : 0);
+  if (!in_memory && b->retrying) {
+    gl->stats.records_retrying -= b->count;
+    b->retrying = 0;
+  }
 }
 
 void gl_outbox_enforce_cap(gatelog_t *gl) {
@@ -155,6 +178,11 @@ void gl_outbox_compressed(gatelog_t *gl, gl_batch *b, int status) {
   uint64_t t0 = gl_cb_begin();
   gl_work_end(gl);
   if (b->dropped) {
+    /* Abandoned by the close while on its way to the spool: there now, or lost. */
+    if (gl->spool && gl_closing(gl)) {
+      if (gl_spool_has(b)) gl->stats.spooled_on_close++;
+      else gl->stats.lost_on_close += b->count;
+    }
     batch_free(b);
     gl_schedule_pump(gl);
     gl_cb_end(gl, t0);
@@ -171,6 +199,8 @@ void gl_outbox_compressed(gatelog_t *gl, gl_batch *b, int status) {
     b->state = GL_BATCH_READY;
     gl->stats.bytes_compressed += b->zlib_len;
     account(gl, b, b->held + b->payload_len);
+    gl_spool_written(gl, b);
+    gl_spool_shed(gl, b); /* now on disk: it may leave memory */
     gl_outbox_enforce_cap(gl);
   }
   gl_schedule_pump(gl);
@@ -284,6 +314,7 @@ static void settle(gatelog_t *gl, gl_batch *b) {
     gl->retry_at_ms = 0;
     gl->sink_failing = 0;
     gl->stats.retry_wait_ms = 0;
+    gl_spool_done(gl, b);
     forget(gl, b);
     batch_free(b);
     return;
@@ -295,6 +326,7 @@ static void settle(gatelog_t *gl, gl_batch *b) {
     gl->stats.batches_rejected++;
     gl->stats.records_rejected += b->count;
     log_held(gl, &gl->rl_rejected, GATELOG_LOG_ERROR, b, "rejected for good, dropped");
+    gl_spool_done(gl, b);
     forget(gl, b);
     batch_free(b);
     return;
@@ -337,6 +369,8 @@ void gl_outbox_check_timeouts(gatelog_t *gl) {
 static void start_send(gatelog_t *gl, gl_batch *b) {
   b->attempt++;
   if (b->attempt > 1) gl->stats.batches_retried++;
+  if (b->first_ms == 0) b->first_ms = gl_now_real(gl) / 1000000;
+  gl_spool_attempt(gl, b);
   b->state = GL_BATCH_INFLIGHT;
   b->policy = gl->policy;
   gl_policy_ref(b->policy);
@@ -368,6 +402,10 @@ void gl_outbox_pump(gatelog_t *gl) {
     for (gl_link *l = gl->outbox.next; l != &gl->outbox; l = l->next) {
       gl_batch *b = GL_CONTAINER(l, gl_batch, node);
       if (b->state == GL_BATCH_SEALED || b->state == GL_BATCH_COMPRESSING) break;
+      if (b->state == GL_BATCH_ONDISK || b->state == GL_BATCH_LOADING) {
+        gl_spool_prefetch(gl, b); /* read back first */
+        break;
+      }
       if (b->state == GL_BATCH_READY) {
         next = b;
         break;
@@ -381,14 +419,28 @@ void gl_outbox_pump(gatelog_t *gl) {
 }
 
 uint64_t gl_outbox_abandon(gatelog_t *gl) {
-  uint64_t lost = gl->stats.records_queued;
+  uint64_t lost = 0;
+  /* Answers that came before the deadline count: delivered is not lost. */
+  while (!gl_list_empty(&gl->answered))
+    settle(gl, GL_CONTAINER(gl->answered.next, gl_batch, answer_node));
+  /* With a spool, sealed batches go on to it through compression; they
+   * are counted when they come back (gl_outbox_compressed). */
+  if (gl->spool) submit_sealed(gl);
   while (!gl_list_empty(&gl->outbox)) {
     gl_batch *b = GL_CONTAINER(gl->outbox.next, gl_batch, node);
-    if (b->state != GL_BATCH_SEALED) gl_list_remove(&b->answer_node);
+    /* One on its way to the spool is counted when it comes back. */
+    int later = gl->spool && b->state == GL_BATCH_COMPRESSING;
+    if (!later && gl_spool_has(b)) gl->stats.spooled_on_close++;
+    else if (!later) lost += b->count;
+    /* A batch on another thread is on that thread's list, not ours. */
+    if (b->state != GL_BATCH_SEALED && b->state != GL_BATCH_COMPRESSING &&
+        b->state != GL_BATCH_LOADING)
+      gl_list_remove(&b->answer_node);
     forget(gl, b);
     release(gl, b);
   }
   if (gl->open) {
+    lost += gl->open->count;
     batch_free(gl->open);
     gl->open = NULL;
   }

@@ -8,6 +8,7 @@
 #endif
 
 #include "internal.h"
+#include "outbox/spool.h"
 
 static void work(void *arg) {
   gatelog_t *gl = arg;
@@ -24,7 +25,10 @@ static void work(void *arg) {
     gl_list_remove(&b->answer_node);
     uv_mutex_unlock(&w->lock);
     gl_deflate_batch(b);
+    /* With a spool, its thread writes the batch, then hands it back. */
+    int spooled = gl_spool_write(gl, b);
     uv_mutex_lock(&w->lock);
+    if (spooled) continue;
     gl_list_push(&w->done, &b->answer_node);
     uv_async_send(&w->wake_loop);
   }
@@ -37,11 +41,7 @@ static void on_done(uv_async_t *h) {
   gl_link done;
   gl_list_init(&done);
   uv_mutex_lock(&w->lock);
-  if (!gl_list_empty(&w->done)) { /* take the whole list at once */
-    done = w->done;
-    done.next->prev = done.prev->next = &done;
-    gl_list_init(&w->done);
-  }
+  gl_list_splice(&done, &w->done);
   uv_mutex_unlock(&w->lock);
   while (!gl_list_empty(&done)) {
     gl_batch *b = GL_CONTAINER(done.next, gl_batch, answer_node);
@@ -80,7 +80,7 @@ void gl_workers_submit(gatelog_t *gl, gl_batch *b) {
   gl_workers *w = &gl->workers;
   if (w->nthreads < 0) { /* set-up failed: compress on the loop, slowly but surely */
     gl_deflate_batch(b);
-    gl_outbox_compressed(gl, b, 0);
+    if (!gl_spool_write(gl, b)) gl_outbox_compressed(gl, b, 0);
     return;
   }
   uv_mutex_lock(&w->lock);
@@ -95,7 +95,7 @@ void gl_workers_submit(gatelog_t *gl, gl_batch *b) {
     gl_list_remove(&b->answer_node);
     uv_mutex_unlock(&w->lock);
     gl_deflate_batch(b);
-    gl_outbox_compressed(gl, b, 0);
+    if (!gl_spool_write(gl, b)) gl_outbox_compressed(gl, b, 0);
   }
 }
 

@@ -204,6 +204,13 @@ static void push_batch(gl_policy *p, gl_batch *b, gl_send *s) {
   gl_hex16(b->id, id);
   lua_pushlstring(L, id, 16);
   lua_setfield(L, -2, "id");
+  /* For dedupe keys: sessionIds are unique per instance, not per fleet. */
+  lua_pushstring(L, b->instance ? b->instance : p->rt.gl->instance_id);
+  lua_setfield(L, -2, "instance_id");
+  if (b->recovered) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "recovered");
+  }
   /* Record boundaries, so that b.ndjson can be built only when asked for. */
   lua_pushlstring(L, (const char *)b->ends, b->count * sizeof(uint32_t));
   lua_rawseti(L, -2, KEY_ENDS);

@@ -40,6 +40,16 @@ int gl_buf_printf(gl_buf *b, const char *fmt, ...) {
   return 0;
 }
 
+int gl_grow(void **p, size_t *cap, size_t n, size_t size) {
+  if (n < *cap) return 0;
+  size_t c = *cap ? *cap * 2 : 16;
+  void *q = realloc(*p, c * size);
+  if (q == NULL) return UV_ENOMEM;
+  *p = q;
+  *cap = c;
+  return 0;
+}
+
 void gl_buf_free(gl_buf *b) {
   free(b->data);
   b->data = NULL;

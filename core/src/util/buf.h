@@ -18,6 +18,10 @@ int gl_buf_printf(gl_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void gl_buf_free(gl_buf *b);
 
+/* Room for element n of the array *p of *cap elements of `size` bytes:
+ * doubled when full (from 16). 0, or UV_ENOMEM with the array as it was. */
+int gl_grow(void **p, size_t *cap, size_t n, size_t size);
+
 static inline void gl_buf_reset(gl_buf *b) {
   b->len = 0;
   if (b->data) b->data[0] = '\0';

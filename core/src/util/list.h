@@ -21,6 +21,18 @@ static inline void gl_list_push(gl_link *h, gl_link *n) {
   h->prev = n;
 }
 
+/* Move every node of `from` to the end of `to`, in order; `from` is left
+ * empty. One step however long the list: a thread's whole queue is taken
+ * under its lock at once. */
+static inline void gl_list_splice(gl_link *to, gl_link *from) {
+  if (from->next == from) return;
+  from->next->prev = to->prev;
+  to->prev->next = from->next;
+  from->prev->next = to;
+  to->prev = from->prev;
+  from->prev = from->next = from;
+}
+
 static inline void gl_list_remove(gl_link *n) {
   n->prev->next = n->next;
   n->next->prev = n->prev;

@@ -8,7 +8,11 @@
 -- two streams. Each value is [ "<ns>", "<line>", { "session_id": "<id>" } ]:
 -- the time (endedAt, in nanoseconds, as a string), the record as one JSON
 -- line (the ndjson codec's), and the session id as structured metadata
--- (Loki 2.9+) rather than a label, where its cardinality would hurt.
+-- (Loki 2.9+) rather than a label, where its cardinality would hurt. Given
+-- a batch (or opts.instance_id), the metadata also has record_id, the
+-- record's dedupe key (instanceId:sessionId[-seq]): Loki itself drops a
+-- line sent again with the same stream, time and text; record_id lets a
+-- query or consumer tell repeats apart where that is not enough.
 local json = require "gatelog.json"
 local record = require "gatelog.record"
 local concat, jstr = table.concat, json.string
@@ -32,6 +36,7 @@ function M.encode(x, opts)
   local labels = opts.labels or { job = "gatelog" }
   local recs = record.of(x)
   local q = json.quoter(recs)
+  local instance = record.instance_of(x, opts)
   local order, streams = {}, {}
   for i = 1, #recs do
     local r = recs[i]
@@ -45,8 +50,9 @@ function M.encode(x, opts)
     local t = record.time_of(r)
     s.n = s.n + 1
     local line = json.record_string(r, q)
-    s[s.n] = '["' .. (t and record.unix_nanos(t) or "0") .. '",' .. line ..
-      ',{"session_id":' .. q(r.sessionId or "") .. "}]"
+    local meta = '{"session_id":' .. q(r.sessionId or "")
+    if instance ~= nil then meta = meta .. ',"record_id":' .. q(record.key(r, instance)) end
+    s[s.n] = '["' .. (t and record.unix_nanos(t) or "0") .. '",' .. line .. "," .. meta .. "}]"
   end
   local out = {}
   for i, proto in ipairs(order) do

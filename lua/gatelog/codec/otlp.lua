@@ -14,7 +14,11 @@
 -- follow OpenTelemetry's names where there is one (session.id,
 -- network.transport, source.address/port, destination.address/port);
 -- the rest are gatelog.*; enrichment keys keep their names. timeUnixNano
--- is endedAt (startedAt for a start record).
+-- is endedAt (startedAt for a start record). Given a batch (or
+-- opts.instance_id), each record also has gatelog.record_id, its dedupe
+-- key (instanceId:sessionId[-seq], the same however often it is
+-- delivered), and with a batch gatelog.batch_id, the batch's id: a
+-- consumer drops a logRecord whose gatelog.record_id it has seen.
 local json = require "gatelog.json"
 local record = require "gatelog.record"
 local concat, format, floor, type, tostring = table.concat, string.format, math.floor, type, tostring
@@ -74,7 +78,7 @@ local function exact(n) return type(n) == "number" and n % 1 == 0 and n > -BIG a
 
 -- Records as the core makes them: one format call for what every record
 -- has; nil for any other record (log_record then takes the general path).
-local function fast_record(r, q)
+local function fast_record(r, q, tail)
   local sid, rid, proto, src, dst, st = r.sessionId, r.resourceId, r.protocol, r.sourceAddr, r.destAddr, r.startedAt
   local tx, rx = r.bytesTx, r.bytesRx
   if type(sid) ~= "string" or type(proto) ~= "string" or type(src) ~= "string" or type(dst) ~= "string"
@@ -107,11 +111,11 @@ local function fast_record(r, q)
     local k = keys[i]
     s = s .. "," .. attr(q(tostring(k)), r[k], q)
   end
-  return s .. "]}"
+  return s .. tail .. "]}"
 end
 
-local function log_record(r, q)
-  local fast = fast_record(r, q)
+local function log_record(r, q, tail)
+  local fast = fast_record(r, q, tail)
   if fast then return fast end
   local a, n = {}, 0
   local function add(key, v)
@@ -149,7 +153,14 @@ local function log_record(r, q)
   if r.endReason then body = body .. " " .. r.endReason end
   return '{"timeUnixNano":"' .. ns .. '","observedTimeUnixNano":"' .. ns ..
     '","severityNumber":9,"severityText":"INFO","body":{"stringValue":' .. q(body) ..
-    '},"attributes":[' .. concat(a, ",", 1, n) .. "]}"
+    '},"attributes":[' .. concat(a, ",", 1, n) .. tail .. "]}"
+end
+
+-- The dedupe attributes of r, after the others (or "").
+local function dedupe(r, q, instance, batch_attr)
+  if instance == nil then return "" end
+  return ',{"key":"gatelog.record_id","value":{"stringValue":' .. q(record.key(r, instance)) .. "}}" ..
+    batch_attr
 end
 
 -- The resource's attributes: service.name, host.name, then opts.resource
@@ -170,8 +181,11 @@ function M.encode(x, opts)
   opts = opts or {}
   local recs = record.of(x)
   local q = json.quoter(recs)
+  local instance = record.instance_of(x, opts)
+  local batch_attr = x.payload ~= nil and x.id and
+    ',{"key":"gatelog.batch_id","value":{"stringValue":' .. jstr(x.id) .. "}}" or ""
   local out = {}
-  for i = 1, #recs do out[i] = log_record(recs[i], q) end
+  for i = 1, #recs do out[i] = log_record(recs[i], q, dedupe(recs[i], q, instance, batch_attr)) end
   return '{"resourceLogs":[{"resource":' .. resource(opts) ..
     ',"scopeLogs":[{"scope":{"name":"gatelog","version":"' .. M.SCOPE_VERSION ..
     '"},"logRecords":[' .. concat(out, ",") .. "]}]}]}"

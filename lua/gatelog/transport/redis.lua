@@ -8,12 +8,15 @@
 --                     password = nil, db = nil }
 --
 -- Each entry's fields are the record's keys (the ndjson codec's order),
--- values as text. An error reply fails the batch: WRONGTYPE and other
--- ERR replies for good (permanent: retrying cannot help), others (OOM,
--- LOADING, BUSY, MOVED, NOAUTH, ... and ERR max number of clients) for a
--- retry, as a lost connection is. A retry re-adds the whole batch: the
--- stream may then hold an entry twice (entry ids are Redis's; sessionId
--- tells repeats apart).
+-- values as text, then recordId: the record's dedupe key
+-- (instanceId:sessionId[-seq]). An error reply fails the batch: WRONGTYPE
+-- and other ERR replies for good (permanent: retrying cannot help), others
+-- (OOM, LOADING, BUSY, MOVED, NOAUTH, ... and ERR max number of clients)
+-- for a retry, as a lost connection is. A retry, or a batch sent again
+-- after a crash, re-adds the whole batch: the stream may then hold a
+-- record twice, under two entry ids (Redis's), with one recordId. A
+-- consumer dedupes on it, e.g. `SET seen:<recordId> 1 NX EX 86400` and
+-- skipping the entry when that answers nil.
 local Conn = require "gatelog.transport.conn"
 local json = require "gatelog.json"
 local record = require "gatelog.record"
@@ -38,8 +41,8 @@ end
 
 local scratch = {}
 
--- The XADD of one record.
-function M.xadd(key, maxlen, r)
+-- The XADD of one record; record_id (its dedupe key) is added if given.
+function M.xadd(key, maxlen, r, record_id)
   local args = { "XADD", key }
   if maxlen then
     args[3], args[4], args[5] = "MAXLEN", "~", tostring(maxlen)
@@ -57,6 +60,10 @@ function M.xadd(key, maxlen, r)
   for i = 1, nk do
     args[#args + 1] = tostring(extra[i])
     args[#args + 1] = text(r[extra[i]])
+  end
+  if record_id then
+    args[#args + 1] = "recordId"
+    args[#args + 1] = record_id
   end
   return M.command(args)
 end
@@ -158,8 +165,11 @@ function M.new(s)
 
   return function(batch, done)
     local recs = record.of(batch)
+    local instance = record.instance_of(batch, s)
     local cmds = {}
-    for i = 1, #recs do cmds[i] = M.xadd(key, s.maxlen, recs[i]) end
+    for i = 1, #recs do
+      cmds[i] = M.xadd(key, s.maxlen, recs[i], instance and record.key(recs[i], instance))
+    end
     conn:get(function(c, err)
       if not c then return done(false, err) end
       local pre, npre = prelude(c)
