@@ -36,6 +36,12 @@ check "upstream port 0" expect_bad "bad upstream address" --script "$script" --l
 check "an IPv6 address without brackets" expect_bad "bad upstream address" --script "$script" --listen "tcp:127.0.0.1:0=::1:80"
 check "a resource that is not a number" expect_bad "resource must be an integer" --script "$script" --listen "$good,resource=x"
 check "an unknown spec parameter" expect_bad "unknown parameter 'weight=2'" --script "$script" --listen "$good,weight=2"
+check "a resource given twice" expect_bad "resource is given twice" --script "$script" --listen "$good,resource=1,resource=2"
+check "a resource past 64 bits" expect_bad "resource must be an integer from -9223372036854775808 to 9223372036854775807" \
+  --script "$script" --listen "$good,resource=9223372036854775808"
+check "an empty parameter" expect_bad "an empty parameter" --script "$script" --listen "$good,resource=1,"
+check "a directory as the script" expect_bad "--script '$TMP': is a directory, not a script file" \
+  --script "$TMP" --listen "$good"
 check "a host that does not resolve" expect_bad "cannot resolve 'no-such-host.invalid'" \
   --script "$script" --listen "tcp:127.0.0.1:0=no-such-host.invalid:80"
 check "a TCP port in use" expect_bad "--listen tcp:127.0.0.1:$tcp_busy: address already in use" \

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "proxy.h"
+#include "tool.h"
 
 static proxy P; /* the one proxy of this process: its signals are the process's */
 static uv_signal_t sig_hup, sig_term, sig_int;
@@ -132,7 +133,11 @@ int main(int argc, char **argv) {
   o.log_level = p->opt.log_level;
   o.on_end = on_session_end;
   o.on_end_data = p;
+  /* Until the loop ends: at load, at a SIGHUP's reload or any later call. */
+  tool_exit_notice("gatelog-proxy: the Lua runtime ended the process (an error outside a "
+                   "protected call: a bug in gatelog; please report it with the script)");
   if (gatelog_new(p->loop, &o, &p->gl) != 0) {
+    tool_exit_notice(NULL);
     snprintf(err, sizeof(err), "%s", gatelog_last_error(NULL));
     return bad_input(err);
   }
@@ -159,6 +164,7 @@ int main(int argc, char **argv) {
          p->opt.nlistens, info.path, info.sha256, (int)uv_os_getpid());
 
   uv_run(p->loop, UV_RUN_DEFAULT);
+  tool_exit_notice(NULL);
   if (uv_loop_close(p->loop) != 0) {
     px_log(p, GATELOG_LOG_ERROR, "handles left open at exit");
     if (p->exit_code == 0) p->exit_code = 1;
