@@ -33,6 +33,13 @@ check "a listen spec without upstream" expect_bad "--listen 'tcp:127.0.0.1:80': 
 check "an unknown protocol" expect_bad "--listen 'sctp:" --script "$script" --listen "sctp:127.0.0.1:0=127.0.0.1:80"
 check "a port out of range" expect_bad "bad listen address" --script "$script" --listen "tcp:127.0.0.1:70000=127.0.0.1:80"
 check "upstream port 0" expect_bad "bad upstream address" --script "$script" --listen "tcp:127.0.0.1:0=127.0.0.1:0"
+long_host=$(printf '%0300d' 0)
+check "a listen host longer than 255 bytes (it once overflowed the spec)" expect_bad "bad listen address" \
+  --script "$script" --listen "tcp:$long_host:0=127.0.0.1:80"
+check "a bracketed upstream host longer than 255 bytes" expect_bad "bad upstream address" \
+  --script "$script" --listen "tcp:127.0.0.1:0=[$long_host]:80"
+check "a --metrics host longer than 255 bytes (it once overflowed the stack)" expect_bad "--metrics '" \
+  --script "$script" --listen "$good" --metrics "$long_host:0"
 check "an IPv6 address without brackets" expect_bad "bad upstream address" --script "$script" --listen "tcp:127.0.0.1:0=::1:80"
 check "a resource that is not a number" expect_bad "resource must be an integer" --script "$script" --listen "$good,resource=x"
 check "an unknown spec parameter" expect_bad "unknown parameter 'weight=2'" --script "$script" --listen "$good,weight=2"

@@ -69,13 +69,13 @@ int px_bind_error(const px_listen_spec *spec, int rc, char *err, size_t errlen) 
 
 /* "host:port" or "[v6]:port", taking exactly n bytes of s. */
 static int split_hostport(const char *s, size_t n, char *host, int *port, int allow_zero) {
-  const char *colon;
+  const char *colon, *hstart = s;
   size_t hlen;
   if (n > 0 && s[0] == '[') {
     const char *close = memchr(s, ']', n);
     if (close == NULL || close + 1 >= s + n || close[1] != ':') return -1;
+    hstart = s + 1;
     hlen = (size_t)(close - s - 1);
-    memcpy(host, s + 1, hlen);
     colon = close + 1;
   } else {
     colon = NULL;
@@ -84,9 +84,10 @@ static int split_hostport(const char *s, size_t n, char *host, int *port, int al
     if (colon == NULL) return -1;
     hlen = (size_t)(colon - s);
     if (memchr(s, ':', hlen)) return -1; /* a bare IPv6 address: needs brackets */
-    memcpy(host, s, hlen);
   }
+  /* Measured before it is copied: host holds PX_HOST_MAX bytes. */
   if (hlen == 0 || hlen >= PX_HOST_MAX) return -1;
+  memcpy(host, hstart, hlen);
   host[hlen] = '\0';
   const char *p = colon + 1, *end = s + n;
   if (p == end || end - p > 5) return -1;
