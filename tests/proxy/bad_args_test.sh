@@ -64,6 +64,17 @@ check "a bad --log-level" expect_bad "--log-level 'loud'" --script "$script" --l
 check "an unknown option" expect_bad "unknown option '--color'" --script "$script" --listen "$good" --color red
 check "an option without its value" expect_bad "--script needs a value" --listen "$good" --script
 
+# A script whose returned table raises when the core reads a field: LuaJIT
+# once ended the process from inside gatelog_new, exit 1 and no word. The
+# proxy says something either way.
+printf 'return setmetatable({}, { __index = function(t, k) error("no " .. k) end })\n' >"$TMP/panic.lua"
+says_why() {
+  local rc=0
+  "$PROXY" --script "$TMP/panic.lua" --listen "$good" >/dev/null 2>"$TMP/err" </dev/null || rc=$?
+  [ "$rc" != 0 ] && grep -q "^gatelog-proxy: " "$TMP/err"
+}
+check "a script that raises outside a protected call: a failure, with a message" says_why
+
 help_ok() { "$PROXY" --help >"$TMP/help" && grep -q "usage: gatelog-proxy --script PATH --listen SPEC" "$TMP/help"; }
 check "--help prints the usage and exits 0" help_ok
 done_testing
