@@ -93,6 +93,16 @@ check "an event of many values" replay_fails "1: line 1, column " < <(
   printf '{"t":1,"ev":"end","id":"a","x":['; for i in $(seq 70000); do printf '0,'; done; printf '0]}\n')
 check "which says how many" grep -q "more than 65536 values" "$TMP/err"
 
+# A UDP flow kept open for a year, a flush every millisecond, and events
+# eleven days apart: a billion ticks to step through, jumped after 100000.
+printf 'return { config = { udp_idle_timeout = 31536000 }, send = function(b, done) done(true) end }\n' >"$TMP/year.lua"
+gap() { printf '{"t":%s,"ev":"packet","src":"10.0.0.1:1","dst":"10.0.0.2:2","tx":1}\n' 1 1000000; }
+rc=0
+timeout 60 "$CLI" replay --script "$TMP/year.lua" --flush-interval 0.001 --ndjson - < <(gap) >"$TMP/out" 2>"$TMP/err" || rc=$?
+check "a long gap with a flow open does not step through every tick" [ "$rc" = 0 ]
+check "the summary says it jumped" grep -q "1 gap of more than 100000 flush ticks jumped" "$TMP/err"
+check "and the flow's record is whole" [ "$(jq -r '"\(.bytesTx) \(.endedAt)"' "$TMP/out")" = "2 1970-01-12T13:46:40Z" ]
+
 # A larger input: 10000 TCP sessions through the default script, and the
 # progress bar (forced: standard error is not a terminal here).
 awk 'BEGIN { for (i = 0; i < 10000; i++) {

@@ -19,6 +19,7 @@ enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
 #define CLI_LINE_VALUES 65536            /* replay: JSON values in one line */
 #define CLI_T_END_S 7258118400ull        /* replay: times are before 2200-01-01T00:00:00Z */
 #define CLI_BYTES_MAX ((1ull << 53) - 1) /* replay: a session's bytes in each direction */
+#define CLI_TICKS_MAX 100000u            /* replay: flush ticks stepped between two events */
 #define CLI_PAYLOAD_MAX (16u << 20)      /* decode: the payload's text */
 #define CLI_JSON_MAX (16u << 20)         /* decode: the JSON it inflates to */
 #define CLI_JSON_VALUES (1u << 20)       /* decode: the values in that JSON */

@@ -19,7 +19,7 @@ typedef struct replay {
   const char *out_dir;
   int ndjson;
   uint64_t flush_ns, next_flush_ns;
-  uint64_t events, unknown_ids, late_events;
+  uint64_t events, unknown_ids, late_events, jumps;
   idmap ids;
   tally bytes; /* of every open session */
   int failed;
@@ -46,7 +46,8 @@ void cli_replay_usage(FILE *out) {
       "udp; a packet may carry an id so that a later end can end its flow.\n"
       "Limits: a line of at most 1 MiB and 65536 JSON values; T from 1970 to before\n"
       "2200-01-01T00:00:00Z; resource a 64-bit integer; a session's bytes, each way,\n"
-      "at most 2^53 - 1 = 9007199254740991 in all.\n"
+      "at most 2^53 - 1 = 9007199254740991 in all. Between two events at most 100000\n"
+      "flush ticks are stepped through; past that the clock jumps to the last one.\n"
       "\n"
       "  --out DIR              write each batch's payload to DIR/batch-NNNNNN.txt\n"
       "                         instead of printing its records\n"
@@ -100,6 +101,7 @@ static void advance(replay *r, uint64_t t) {
     return; /* an event out of order happens "now": the clock never goes back */
   }
   if (r->next_flush_ns == 0) r->next_flush_ns = t + r->flush_ns;
+  unsigned ticks = 0;
   while (r->next_flush_ns <= t) {
     gatelog_stats_t st;
     gatelog_stats(o->gl, &st);
@@ -107,6 +109,13 @@ static void advance(replay *r, uint64_t t) {
       /* Nothing to seal, nothing to expire: skip to the first tick after t. */
       r->next_flush_ns += ((t - r->next_flush_ns) / r->flush_ns + 1) * r->flush_ns;
       break;
+    }
+    /* A flow kept open (a long udp_idle_timeout) would make every tick of
+     * the gap a step: past CLI_TICKS_MAX, on to the last tick at or
+     * before t at once. */
+    if (++ticks == CLI_TICKS_MAX) {
+      r->next_flush_ns += (t - r->next_flush_ns) / r->flush_ns * r->flush_ns;
+      r->jumps++;
     }
     cli_offline_advance(o, r->next_flush_ns);
     gatelog_flush(o->gl);
@@ -286,6 +295,9 @@ static void summary(const replay *r) {
     fprintf(stderr, "; %llu still open at the end", (unsigned long long)st->ended_shutdown);
   if (r->unknown_ids) fprintf(stderr, "; %llu events with unknown ids", (unsigned long long)r->unknown_ids);
   if (r->late_events) fprintf(stderr, "; %llu events out of order", (unsigned long long)r->late_events);
+  if (r->jumps)
+    fprintf(stderr, "; %llu gap%s of more than %u flush ticks jumped", (unsigned long long)r->jumps,
+            r->jumps == 1 ? "" : "s", CLI_TICKS_MAX);
   uint64_t errors = st->filter_errors + st->enrich_errors;
   if (errors) fprintf(stderr, "; %llu script errors", (unsigned long long)errors);
   fputc('\n', stderr);
