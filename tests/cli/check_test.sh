@@ -46,6 +46,20 @@ printf 'return {\n  config = { batch_max = 0 },\n  send = function(b, done) done
 run_check "$TMP/config.lua"
 check "a config value out of range: exit 1, names the key" failed_with 1 "config.batch_max"
 
+run_check "$TMP"
+check "a directory: exit 1, says so" failed_with 1 "gatelog check: $TMP: is a directory, not a script file"
+mkfifo "$TMP/fifo.lua"
+run_check "$TMP/fifo.lua"
+check "a FIFO: exit 1 at once, says so" failed_with 1 "fifo.lua: is not a regular file (a FIFO, a device or a socket)"
+
+# A script whose returned table raises when the core reads a field: the
+# core once read it outside a protected call, and LuaJIT ended the process
+# with exit 1 and no word. Whichever happens, check says something about
+# the script.
+printf 'return setmetatable({}, { __index = function(t, k) error("no " .. k) end })\n' >"$TMP/panic.lua"
+run_check "$TMP/panic.lua"
+check "a script that raises outside a protected call: exit 1, with a message" failed_with 1 "panic.lua"
+
 run_check "$TMP/missing.lua"
 check "a missing file: exit 1, names it" failed_with 1 "$TMP/missing.lua"
 run_check

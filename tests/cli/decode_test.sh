@@ -40,6 +40,24 @@ check "not JSON" decode_fails "JSON: line 1, column 7: " "$(printf '[{"a":}]' | 
 check "JSON, but not an array of records" decode_fails "JSON: the payload is an object, not an array of records" \
   "$(printf '{"a":1}' | deflate | base64 -w0)"
 check "empty" decode_fails "base64: the payload is empty" ""
+# The bounds: 16 MiB of payload, 16 MiB of JSON, 1048576 values.
+# zlib_zeros MIB: that many MiB of zeros, deflated a MiB at a time.
+zlib_zeros() {
+  luajit -e "local d, mib = require('zlib').deflate(), string.rep('\\0', 1048576)
+    for _ = 1, $1 do io.write((d(mib))) end
+    io.write((d('', 'finish')))"
+}
+bomb=$(zlib_zeros 256 | base64 -w0)
+check "a payload that inflates past 16 MiB (a zlib bomb)" decode_fails \
+  "zlib: the JSON inflates to more than 16 MiB (the limit)" "$bomb"
+check "a payload larger than 16 MiB" decode_fails "the payload is larger than 16 MiB (the limit)" \
+  "$(head -c $((17 << 20)) /dev/zero | tr '\0' A)"
+values=$(luajit -e 'io.write("[" .. string.rep("0,", 1048576) .. "0]")' | deflate | base64 -w0)
+check "JSON of more than 1048576 values" decode_fails "JSON: line 1, column 2097152: more than 1048576 values" "$values"
+rss() { /usr/bin/time -f %M "$CLI" decode - 2>&1 >/dev/null <<<"$1" | tail -n 1; }
+if [ -x /usr/bin/time ]; then
+  check "refusing the 256 MiB bomb took less than 100 MB" [ "$(rss "$bomb")" -lt 100000 ]
+fi
 rc=0
 "$CLI" decode --pretty >/dev/null 2>&1 || rc=$?
 check "an unknown option: exit 2" [ "$rc" = 2 ]

@@ -61,6 +61,48 @@ rc=0
 "$CLI" replay "$events" >/dev/null 2>"$TMP/err" || rc=$?
 check "no --script: exit 2" [ "$rc" = 2 ]
 
+# The bounds: each refusal names the line and the reason, exit 1, and what
+# the replay held stayed near the bound (a 64 MiB line is not read whole).
+# replay_fails MESSAGE: the events on standard input are refused with it.
+replay_fails() {
+  local rc=0
+  "$CLI" replay --script "$policy" - >/dev/null 2>"$TMP/err" || rc=$?
+  [ "$rc" = 1 ] && grep -qF -- "gatelog replay: <stdin>:$1" "$TMP/err"
+}
+start='{"t":1,"ev":"start","id":"a","src":"10.0.0.1:1","dst":"10.0.0.2:2"'
+long_line() { printf '%s\n' "$start}"; head -c $((64 << 20)) /dev/zero | tr '\0' ' '; printf 'x\n'; }
+check "a line longer than 1 MiB" replay_fails "2: the line is longer than 1 MiB (the limit)" < <(long_line)
+check "a time past 2200" replay_fails '1: "t" must be from 1970-01-01T00:00:00Z to before 2200-01-01T00:00:00Z' \
+  <<<'{"t":999999999999999999,"ev":"end","id":"a"}'
+check "an RFC 3339 time past 2200" replay_fails '1: "t" must be from 1970' \
+  <<<'{"t":"2600-01-01T00:00:00Z","ev":"end","id":"a"}'
+check "a date that does not exist" replay_fails '1: "t" must be seconds since the epoch or an RFC 3339 time' \
+  <<<'{"t":"2026-02-30T00:00:00Z","ev":"end","id":"a"}'
+check "a byte count past 2^53 - 1" replay_fails '1: "tx" must be an integer from 0 to 9007199254740991' \
+  <<<"$start,\"tx\":9000000000000000000}"
+check "a resource past 64 bits" replay_fails '1: "resource" must be an integer from -9223372036854775808' \
+  <<<"$start,\"resource\":9223372036854775808}"
+check "a session whose bytes would pass 2^53 - 1 in all" \
+  replay_fails "3: the session's bytes would pass 2^53 - 1 = 9007199254740991 (the limit)" < <(
+    printf '%s\n' "$start,\"tx\":4503599627370496}" '{"t":2,"ev":"bytes","id":"a","tx":4503599627370495}' \
+      '{"t":3,"ev":"bytes","id":"a","tx":1}')
+packet='{"t":1,"ev":"packet","src":"10.0.0.1:1","dst":"10.0.0.2:2","rx":4503599627370496}'
+check "a UDP flow without ids, too (one session in the core)" \
+  replay_fails "2: the session's bytes would pass 2^53 - 1" <<<"$packet"$'\n'"$packet"
+check "an event of many values" replay_fails "1: line 1, column " < <(
+  printf '{"t":1,"ev":"end","id":"a","x":['; for i in $(seq 70000); do printf '0,'; done; printf '0]}\n')
+check "which says how many" grep -q "more than 65536 values" "$TMP/err"
+
+# A UDP flow kept open for a year, a flush every millisecond, and events
+# eleven days apart: a billion ticks to step through, jumped after 100000.
+printf 'return { config = { udp_idle_timeout = 31536000 }, send = function(b, done) done(true) end }\n' >"$TMP/year.lua"
+gap() { printf '{"t":%s,"ev":"packet","src":"10.0.0.1:1","dst":"10.0.0.2:2","tx":1}\n' 1 1000000; }
+rc=0
+timeout 60 "$CLI" replay --script "$TMP/year.lua" --flush-interval 0.001 --ndjson - < <(gap) >"$TMP/out" 2>"$TMP/err" || rc=$?
+check "a long gap with a flow open does not step through every tick" [ "$rc" = 0 ]
+check "the summary says it jumped" grep -q "1 gap of more than 100000 flush ticks jumped" "$TMP/err"
+check "and the flow's record is whole" [ "$(jq -r '"\(.bytesTx) \(.endedAt)"' "$TMP/out")" = "2 1970-01-12T13:46:40Z" ]
+
 # A larger input: 10000 TCP sessions through the default script, and the
 # progress bar (forced: standard error is not a terminal here).
 awk 'BEGIN { for (i = 0; i < 10000; i++) {

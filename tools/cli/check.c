@@ -110,9 +110,9 @@ int cli_check(int argc, char **argv) {
   }
 
   cli_offline o;
-  cli_offline_options opts = {script, lua_path, AT(0)};
+  cli_offline_options opts = {"check", script, lua_path, AT(0), NULL, NULL};
   if (cli_offline_open(&o, &opts, on_batch, NULL) != 0) {
-    cli_error("check", "%s", gatelog_last_error(NULL));
+    cli_error("check", "%s", o.error);
     return CLI_FAILED;
   }
   gatelog_script_info_t info;

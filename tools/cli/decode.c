@@ -1,5 +1,6 @@
 /* gatelog decode [--ndjson] [PAYLOAD|-]: a payload of the default codec
  * back into JSON, for reading what a collector received. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,9 @@ void cli_decode_usage(FILE *out) {
         "is the payload itself; without it, or with -, it is read from standard\n"
         "input. Whitespace in the payload (a trailing newline, line wrapping) is\n"
         "ignored.\n"
+        "\n"
+        "Limits: a payload of at most 16 MiB, which inflates to at most 16 MiB of\n"
+        "JSON of at most 1048576 values, nested at most 512 deep.\n"
         "\n"
         "Exit status: 0, 1 if the payload does not decode (the message names the\n"
         "stage that failed: base64, zlib or JSON), 2 for bad usage.\n",
@@ -38,17 +42,22 @@ int cli_decode(int argc, char **argv) {
   size_t len;
   char *text;
   if (arg == NULL || strcmp(arg, "-") == 0) {
-    if ((text = cli_read_file("-", &len)) == NULL) {
-      cli_error("decode", "reading standard input failed");
+    if ((text = cli_read_file("-", CLI_PAYLOAD_MAX, &len)) == NULL) {
+      if (errno == EFBIG) cli_error("decode", "the payload is larger than 16 MiB (the limit)");
+      else cli_error("decode", "reading standard input failed: %s", strerror(errno));
       return CLI_FAILED;
     }
-  } else {
-    len = strlen(arg);
-    text = strdup(arg);
+  } else if ((len = strlen(arg)) > CLI_PAYLOAD_MAX) {
+    cli_error("decode", "the payload is larger than 16 MiB (the limit)");
+    return CLI_FAILED;
+  } else if ((text = strdup(arg)) == NULL) {
+    cli_error("decode", "out of memory");
+    return CLI_FAILED;
   }
   cli_payload p;
   char err[512];
-  int rc = cli_payload_decode(text, len, &p, err, sizeof(err));
+  static const cli_payload_limits limits = {CLI_JSON_MAX, CLI_JSON_VALUES};
+  int rc = cli_payload_decode(text, len, &limits, &p, err, sizeof(err));
   free(text);
   if (rc) {
     cli_error("decode", "%s", err);

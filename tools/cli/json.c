@@ -12,6 +12,7 @@ typedef struct parser {
   char *err;
   size_t errlen;
   int failed;
+  size_t values, values_max; /* made so far; at most (0: no limit) */
 } parser;
 
 static void fail(parser *p, const char *at, const char *fmt, ...) {
@@ -272,6 +273,11 @@ static json_value *value(parser *p, int depth) {
     fail(p, p->s, "nested more than %d deep", MAX_DEPTH);
     return NULL;
   }
+  /* Each value costs a node many times the size of its shortest text. */
+  if (p->values_max && p->values++ == p->values_max) {
+    fail(p, p->s, "more than %zu values", p->values_max);
+    return NULL;
+  }
   json_value *v = calloc(1, sizeof(*v));
   if (v == NULL) {
     fail(p, p->s, "out of memory");
@@ -300,8 +306,8 @@ static json_value *value(parser *p, int depth) {
   return v;
 }
 
-json_value *json_parse(const char *text, size_t len, char *err, size_t errlen) {
-  parser p = {text, text + len, text, err, errlen, 0};
+json_value *json_parse(const char *text, size_t len, size_t values_max, char *err, size_t errlen) {
+  parser p = {text, text + len, text, err, errlen, 0, 0, values_max};
   json_value *v = value(&p, 0);
   if (v == NULL) return NULL;
   skip_ws(&p);

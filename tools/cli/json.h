@@ -32,10 +32,11 @@ typedef struct json_value {
   struct json_value *child, *next; /* first element or member; next sibling */
 } json_value;
 
-/* Parse exactly one value (whitespace around it allowed) from text[0..len).
+/* Parse exactly one value (whitespace around it allowed) from text[0..len),
+ * of at most values_max values (0: no limit) nested at most 512 deep.
  * On error returns NULL and writes "line L, column C: what" to err. The
  * tree points into `text`, which must outlive it. */
-json_value *json_parse(const char *text, size_t len, char *err, size_t errlen);
+json_value *json_parse(const char *text, size_t len, size_t values_max, char *err, size_t errlen);
 void json_free(json_value *v);
 
 /* The member `key` of an object, or NULL. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "tool.h"
 
 static uint64_t virtual_clock(void *data) { return ((cli_offline *)data)->now_ns; }
 
@@ -15,7 +16,8 @@ static void capture(gatelog_send_t *req, const char *payload, size_t len, void *
   cli_payload decoded;
   char err[256];
   o->batches++;
-  if (cli_payload_decode(payload, len, &decoded, err, sizeof(err)) != 0) {
+  /* The core's own payloads: no limit beyond the built-in one. */
+  if (cli_payload_decode(payload, len, NULL, &decoded, err, sizeof(err)) != 0) {
     o->bad_payloads++;
     cli_error("core", "batch %llu does not decode: %s", (unsigned long long)o->batches, err);
   } else {
@@ -37,6 +39,11 @@ int cli_offline_open(cli_offline *o, const cli_offline_options *opts, cli_batch_
   o->on_batch = fn;
   o->data = data;
   o->now_ns = opts->start_ns;
+  const char *problem = opts->script ? tool_script_problem(opts->script) : NULL;
+  if (problem) {
+    snprintf(o->error, sizeof(o->error), "%s: %s", opts->script, problem);
+    return -1;
+  }
   uv_loop_init(&o->loop);
   gatelog_options_t go;
   gatelog_options_init(&go);
@@ -50,6 +57,8 @@ int cli_offline_open(cli_offline *o, const cli_offline_options *opts, cli_batch_
   go.clock_data = o;
   go.send_override = capture;
   go.send_override_data = o;
+  go.on_end = opts->on_end;
+  go.on_end_data = opts->on_end_data;
   /* Batches are sealed by the caller on its own clock (gatelog_flush), so
    * the core's real-time flush timer is set not to fire. And every batch
    * is captured before the next event: a deep queue only matters when one
@@ -59,7 +68,15 @@ int cli_offline_open(cli_offline *o, const cli_offline_options *opts, cli_batch_
   go.flush_interval_ms = 365ull * 86400 * 1000;
   go.queue_max_records = 1000000000;
   go.queue_max_bytes = 1000000000000ull;
+  char notice[1024];
+  snprintf(notice, sizeof(notice),
+           "gatelog %s: %s: the Lua runtime ended the process (an error outside a protected "
+           "call: a bug in gatelog; please report it with the script)",
+           opts->cmd, opts->script);
+  tool_exit_notice(notice); /* until the close */
   if (gatelog_new(&o->loop, &go, &o->gl) != 0) {
+    tool_exit_notice(NULL);
+    snprintf(o->error, sizeof(o->error), "%s", gatelog_last_error(NULL));
     uv_loop_close(&o->loop);
     return -1;
   }
@@ -93,4 +110,5 @@ void cli_offline_close(cli_offline *o) {
   o->gl = NULL;
   uv_run(&o->loop, UV_RUN_NOWAIT); /* the close callbacks of the last handles */
   uv_loop_close(&o->loop);
+  tool_exit_notice(NULL);
 }

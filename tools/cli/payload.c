@@ -8,7 +8,7 @@
 
 #include "cli.h"
 
-#define INFLATE_MAX (1ull << 30) /* a payload that inflates past this is refused */
+#define INFLATE_MAX ((size_t)1 << 30) /* without a limit of the caller's */
 
 /* The value of each base64 character, -1 for the others. */
 static int b64_value(unsigned char c) {
@@ -72,39 +72,52 @@ static int b64_decode(const char *s, size_t n, unsigned char **out, size_t *outl
   return 0;
 }
 
-static int inflate_all(const unsigned char *z, size_t n, char **out, size_t *outlen, char *err,
-                       size_t errlen) {
+/* "16 MiB" or "1000 bytes". */
+static void size_text(size_t n, char *out, size_t len) {
+  if (n >= (1u << 20) && n % (1u << 20) == 0) snprintf(out, len, "%zu MiB", n >> 20);
+  else snprintf(out, len, "%zu bytes", n);
+}
+
+/* Inflate into a buffer that doubles up to max + 1 bytes (the one past
+ * max tells a stream that inflates to exactly max from a longer one), so
+ * that what a refused payload costs is bounded by max, not by its ratio. */
+static int inflate_all(const unsigned char *z, size_t n, size_t max, char **out, size_t *outlen,
+                       char *err, size_t errlen) {
   z_stream st;
   memset(&st, 0, sizeof(st));
   if (inflateInit(&st) != Z_OK) { /* the zlib format (RFC 1950), not gzip */
     snprintf(err, errlen, "zlib: cannot start inflate");
     return -1;
   }
-  size_t cap = n * 4 + 1024, len = 0;
-  char *o = malloc(cap);
+  size_t cap = n < max / 4 ? n * 4 + 1024 : max + 1, len = 0;
+  if (cap > max + 1) cap = max + 1;
+  char *o = malloc(cap + 1);
   st.next_in = (Bytef *)z;
   st.avail_in = (uInt)n;
   int rc = Z_OK;
-  while (o && rc == Z_OK) {
-    if (cap - len < 1024) {
-      char *bigger = cap * 2 <= INFLATE_MAX ? realloc(o, cap * 2) : NULL;
+  while (o && rc == Z_OK && len <= max) {
+    if (len == cap) {
+      size_t next = cap * 2 > max + 1 ? max + 1 : cap * 2;
+      char *bigger = next > cap ? realloc(o, next + 1) : NULL;
       if (bigger == NULL) break;
       o = bigger;
-      cap *= 2;
+      cap = next;
     }
     st.next_out = (Bytef *)o + len;
-    st.avail_out = (uInt)(cap - len - 1);
+    st.avail_out = (uInt)(cap - len);
     rc = inflate(&st, Z_NO_FLUSH);
-    len = cap - 1 - st.avail_out;
+    len = cap - st.avail_out;
     if (rc == Z_BUF_ERROR && st.avail_in == 0) break; /* needs input that is not there */
     if (rc == Z_BUF_ERROR) rc = Z_OK;
   }
   int ok = 0;
-  if (rc == Z_STREAM_END && st.avail_in > 0)
+  char limit[32];
+  size_text(max, limit, sizeof(limit));
+  if (len > max) snprintf(err, errlen, "zlib: the JSON inflates to more than %s (the limit)", limit);
+  else if (rc == Z_STREAM_END && st.avail_in > 0)
     snprintf(err, errlen, "zlib: %u bytes after the end of the stream", st.avail_in);
   else if (rc == Z_STREAM_END) ok = 1;
-  else if (o == NULL || rc == Z_OK)
-    snprintf(err, errlen, "zlib: inflates to more than 1 GiB (or out of memory)");
+  else if (o == NULL || rc == Z_OK) snprintf(err, errlen, "zlib: out of memory");
   else if (rc == Z_BUF_ERROR) snprintf(err, errlen, "zlib: the stream is truncated");
   else snprintf(err, errlen, "zlib: %s", st.msg ? st.msg : zError(rc));
   inflateEnd(&st);
@@ -118,15 +131,17 @@ static int inflate_all(const unsigned char *z, size_t n, char **out, size_t *out
   return 0;
 }
 
-int cli_payload_decode(const char *text, size_t len, cli_payload *out, char *err, size_t errlen) {
+int cli_payload_decode(const char *text, size_t len, const cli_payload_limits *limits,
+                       cli_payload *out, char *err, size_t errlen) {
   memset(out, 0, sizeof(*out));
   unsigned char *z;
+  size_t json_max = limits && limits->json_max ? limits->json_max : INFLATE_MAX;
   if (b64_decode(text, len, &z, &out->zlib_len, err, errlen)) return -1;
-  int rc = inflate_all(z, out->zlib_len, &out->json, &out->json_len, err, errlen);
+  int rc = inflate_all(z, out->zlib_len, json_max, &out->json, &out->json_len, err, errlen);
   free(z);
   if (rc) return -1;
   char why[256];
-  out->doc = json_parse(out->json, out->json_len, why, sizeof(why));
+  out->doc = json_parse(out->json, out->json_len, limits ? limits->values_max : 0, why, sizeof(why));
   if (out->doc == NULL) {
     snprintf(err, errlen, "JSON: %s", why);
   } else if (out->doc->type != JSON_ARRAY) {

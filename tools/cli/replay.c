@@ -12,14 +12,16 @@
 
 #include "events.h"
 #include "idmap.h"
+#include "tally.h"
 
 typedef struct replay {
   cli_offline o;
   const char *out_dir;
   int ndjson;
   uint64_t flush_ns, next_flush_ns;
-  uint64_t events, unknown_ids, late_events;
+  uint64_t events, unknown_ids, late_events, jumps;
   idmap ids;
+  tally bytes; /* of every open session */
   int failed;
 } replay;
 
@@ -42,6 +44,10 @@ void cli_replay_usage(FILE *out) {
       "   \"dst\":\"10.0.0.1:53\",\"tx\":40,\"rx\":120}          (UDP: track the flow, count)\n"
       "T is seconds since the epoch or an RFC 3339 time. proto is tcp (default) or\n"
       "udp; a packet may carry an id so that a later end can end its flow.\n"
+      "Limits: a line of at most 1 MiB and 65536 JSON values; T from 1970 to before\n"
+      "2200-01-01T00:00:00Z; resource a 64-bit integer; a session's bytes, each way,\n"
+      "at most 2^53 - 1 = 9007199254740991 in all. Between two events at most 100000\n"
+      "flush ticks are stepped through; past that the clock jumps to the last one.\n"
       "\n"
       "  --out DIR              write each batch's payload to DIR/batch-NNNNNN.txt\n"
       "                         instead of printing its records\n"
@@ -95,6 +101,7 @@ static void advance(replay *r, uint64_t t) {
     return; /* an event out of order happens "now": the clock never goes back */
   }
   if (r->next_flush_ns == 0) r->next_flush_ns = t + r->flush_ns;
+  unsigned ticks = 0;
   while (r->next_flush_ns <= t) {
     gatelog_stats_t st;
     gatelog_stats(o->gl, &st);
@@ -102,6 +109,13 @@ static void advance(replay *r, uint64_t t) {
       /* Nothing to seal, nothing to expire: skip to the first tick after t. */
       r->next_flush_ns += ((t - r->next_flush_ns) / r->flush_ns + 1) * r->flush_ns;
       break;
+    }
+    /* A flow kept open (a long udp_idle_timeout) would make every tick of
+     * the gap a step: past CLI_TICKS_MAX, on to the last tick at or
+     * before t at once. */
+    if (++ticks == CLI_TICKS_MAX) {
+      r->next_flush_ns += (t - r->next_flush_ns) / r->flush_ns * r->flush_ns;
+      r->jumps++;
     }
     cli_offline_advance(o, r->next_flush_ns);
     gatelog_flush(o->gl);
@@ -120,6 +134,24 @@ static void unknown(replay *r, const char *where, const char *id) {
 static int track(replay *r, id_entry *e, const cli_event *ev) {
   return gatelog_udp_track(r->o.gl, ev->resource, (struct sockaddr *)&ev->src,
                            (struct sockaddr *)&ev->dst, &e->sid);
+}
+
+/* gatelog_add_bytes, unless the session would pass CLI_BYTES_MAX in all:
+ * the core's counters are exact to 2^64, a JSON reader's (and Lua's) to
+ * 2^53. Returns the core's error, or 1 for the limit (said already). */
+static int add_bytes(replay *r, gatelog_sid_t sid, const cli_event *ev, const char *where) {
+  if (!tally_fits(&r->bytes, sid, ev->tx, ev->rx, CLI_BYTES_MAX)) {
+    cli_error("replay", "%s: the session's bytes would pass 2^53 - 1 = %llu (the limit)", where,
+              (unsigned long long)CLI_BYTES_MAX);
+    return 1;
+  }
+  int err = gatelog_add_bytes(r->o.gl, sid, ev->tx, ev->rx);
+  if (err == 0) err = tally_add(&r->bytes, sid, ev->tx, ev->rx);
+  return err;
+}
+
+static void on_end(void *data, const gatelog_end_info_t *info) {
+  tally_remove(&((replay *)data)->bytes, info->sid);
 }
 
 static int apply(replay *r, const cli_event *ev, const char *where) {
@@ -146,21 +178,21 @@ static int apply(replay *r, const cli_event *ev, const char *where) {
       if (!ev->udp) err = gatelog_tcp_start(gl, ev->resource, (struct sockaddr *)&ev->src,
                                             (struct sockaddr *)&ev->dst, &e->sid);
       else err = track(r, e, ev);
-      if (err == 0 && (ev->tx || ev->rx)) err = gatelog_add_bytes(gl, e->sid, ev->tx, ev->rx);
+      if (err == 0 && (ev->tx || ev->rx)) err = add_bytes(r, e->sid, ev, where);
       break;
     case EV_BYTES:
       if (e == NULL) {
         unknown(r, where, ev->id);
         return 0;
       }
-      err = gatelog_add_bytes(gl, e->sid, ev->tx, ev->rx);
+      err = add_bytes(r, e->sid, ev, where);
       if (err == GATELOG_ENOSESSION && e->udp) { /* idled out: a gateway would track it anew */
         cli_event again = *ev;
         again.resource = e->resource;
         again.src = e->src;
         again.dst = e->dst;
         err = track(r, e, &again);
-        if (err == 0) err = gatelog_add_bytes(gl, e->sid, ev->tx, ev->rx);
+        if (err == 0) err = add_bytes(r, e->sid, ev, where);
       }
       break;
     case EV_END:
@@ -173,7 +205,7 @@ static int apply(replay *r, const cli_event *ev, const char *where) {
       idmap_remove(&r->ids, pp);
       break;
   }
-  if (err) cli_error("replay", "%s: %s", where, gatelog_strerror(err));
+  if (err < 0) cli_error("replay", "%s: %s", where, gatelog_strerror(err));
   return err;
 }
 
@@ -204,16 +236,17 @@ static void progress(replay *r, FILE *in, off_t size, int done) {
 /* ---- the command -------------------------------------------------------- */
 
 static int run(replay *r, FILE *in, const char *name, int show_progress, off_t size) {
-  char *line = NULL, err[256], where[512];
-  size_t cap = 0;
-  ssize_t n;
-  int rc = CLI_OK;
-  for (unsigned long lineno = 1; (n = getline(&line, &cap, in)) >= 0; lineno++) {
-    snprintf(where, sizeof(where), "%s:%lu", name, lineno);
-    size_t k = (size_t)n;
-    while (k > 0 && (line[k - 1] == '\n' || line[k - 1] == '\r' || line[k - 1] == ' ')) k--;
+  char *line = malloc(CLI_LINE_MAX + 1), err[256], where[512];
+  size_t k;
+  int rc = line ? CLI_OK : CLI_FAILED, got = 0;
+  unsigned long lineno = 0;
+  if (line == NULL) cli_error("replay", "out of memory");
+  while (line && (got = cli_read_line(in, line, CLI_LINE_MAX, &k)) != 0) {
+    snprintf(where, sizeof(where), "%s:%lu", name, ++lineno);
+    if (got < 0) break;
+    while (k > 0 && (line[k - 1] == '\r' || line[k - 1] == ' ')) k--;
     if (k == 0) continue;
-    json_value *v = json_parse(line, k, err, sizeof(err));
+    json_value *v = json_parse(line, k, CLI_LINE_VALUES, err, sizeof(err));
     cli_event ev;
     if (v == NULL || cli_event_parse(v, &ev, err, sizeof(err)) != 0) {
       if (show_progress) progress(r, in, size, 1);
@@ -233,7 +266,11 @@ static int run(replay *r, FILE *in, const char *name, int show_progress, off_t s
     }
     if (show_progress) progress(r, in, size, 0);
   }
-  if (rc == CLI_OK && ferror(in)) {
+  if (got == -1) {
+    if (show_progress) progress(r, in, size, 1);
+    cli_error("replay", "%s: the line is longer than 1 MiB (the limit)", where);
+    rc = CLI_FAILED;
+  } else if (got == -2) {
     cli_error("replay", "%s: %s", name, strerror(errno));
     rc = CLI_FAILED;
   }
@@ -258,6 +295,9 @@ static void summary(const replay *r) {
     fprintf(stderr, "; %llu still open at the end", (unsigned long long)st->ended_shutdown);
   if (r->unknown_ids) fprintf(stderr, "; %llu events with unknown ids", (unsigned long long)r->unknown_ids);
   if (r->late_events) fprintf(stderr, "; %llu events out of order", (unsigned long long)r->late_events);
+  if (r->jumps)
+    fprintf(stderr, "; %llu gap%s of more than %u flush ticks jumped", (unsigned long long)r->jumps,
+            r->jumps == 1 ? "" : "s", CLI_TICKS_MAX);
   uint64_t errors = st->filter_errors + st->enrich_errors;
   if (errors) fprintf(stderr, "; %llu script errors", (unsigned long long)errors);
   fputc('\n', stderr);
@@ -318,9 +358,9 @@ int cli_replay(int argc, char **argv) {
   if (show_progress < 0) show_progress = isatty(STDERR_FILENO) && size >= (1 << 20);
   r.flush_ns = (uint64_t)(flush_s * 1e9);
 
-  cli_offline_options opts = {script, lua_path, 0};
+  cli_offline_options opts = {"replay", script, lua_path, 0, on_end, &r};
   if (cli_offline_open(&r.o, &opts, on_batch, &r) != 0) {
-    cli_error("replay", "%s", gatelog_last_error(NULL));
+    cli_error("replay", "%s", r.o.error);
     if (in != stdin) fclose(in);
     return CLI_FAILED;
   }
@@ -328,6 +368,7 @@ int cli_replay(int argc, char **argv) {
   if (in != stdin) fclose(in);
   cli_offline_close(&r.o); /* what is still open ends now, as at a gateway's close */
   idmap_free(&r.ids);
+  tally_free(&r.bytes);
   fflush(stdout);
   summary(&r);
   if (r.o.bad_payloads || r.failed) rc = CLI_FAILED;

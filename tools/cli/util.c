@@ -15,34 +15,54 @@ void cli_error(const char *cmd, const char *fmt, ...) {
   fputc('\n', stderr);
 }
 
-char *cli_read_file(const char *path, size_t *len) {
+char *cli_read_file(const char *path, size_t max, size_t *len) {
   FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
   if (f == NULL) return NULL;
-  size_t cap = 65536, n = 0;
+  /* One byte past max tells a file of exactly max bytes from a longer one. */
+  size_t cap = max < 65536 ? max + 1 : 65536, n = 0;
   char *buf = malloc(cap + 1);
+  int too_long = 0;
   while (buf) {
     n += fread(buf + n, 1, cap - n, f);
     if (n < cap) break;
-    char *bigger = realloc(buf, cap * 2 + 1);
+    if (n > max) {
+      too_long = 1;
+      break;
+    }
+    size_t next = cap * 2 > max + 1 ? max + 1 : cap * 2;
+    char *bigger = realloc(buf, next + 1);
     if (bigger == NULL) {
       free(buf);
       buf = NULL;
-      errno = ENOMEM;
       break;
     }
     buf = bigger;
-    cap *= 2;
+    cap = next;
   }
   int failed = ferror(f);
   if (f != stdin) fclose(f);
-  if (buf == NULL || failed) {
+  if (buf == NULL || failed || too_long) {
     free(buf);
-    if (failed) errno = EIO;
+    errno = too_long ? EFBIG : failed ? EIO : ENOMEM;
     return NULL;
   }
   buf[n] = '\0';
   *len = n;
   return buf;
+}
+
+int cli_read_line(FILE *f, char *buf, size_t max, size_t *len) {
+  size_t n = 0;
+  int c;
+  while ((c = getc_unlocked(f)) != EOF && c != '\n') {
+    if (n == max) return -1;
+    buf[n++] = (char)c;
+  }
+  if (c == EOF && ferror(f)) return -2;
+  if (c == EOF && n == 0) return 0;
+  buf[n] = '\0';
+  *len = n;
+  return 1;
 }
 
 int cli_parse_addr(const char *s, struct sockaddr_storage *out) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "proxy.h"
+#include "tool.h"
 
 void px_usage(FILE *out) {
   fputs(
@@ -74,13 +75,13 @@ int px_bind_error(const px_listen_spec *spec, int rc, char *err, size_t errlen) 
 
 /* "host:port" or "[v6]:port", taking exactly n bytes of s. */
 static int split_hostport(const char *s, size_t n, char *host, int *port, int allow_zero) {
-  const char *colon;
+  const char *colon, *hstart = s;
   size_t hlen;
   if (n > 0 && s[0] == '[') {
     const char *close = memchr(s, ']', n);
     if (close == NULL || close + 1 >= s + n || close[1] != ':') return -1;
+    hstart = s + 1;
     hlen = (size_t)(close - s - 1);
-    memcpy(host, s + 1, hlen);
     colon = close + 1;
   } else {
     colon = NULL;
@@ -89,9 +90,10 @@ static int split_hostport(const char *s, size_t n, char *host, int *port, int al
     if (colon == NULL) return -1;
     hlen = (size_t)(colon - s);
     if (memchr(s, ':', hlen)) return -1; /* a bare IPv6 address: needs brackets */
-    memcpy(host, s, hlen);
   }
+  /* Measured before it is copied: host holds PX_HOST_MAX bytes. */
   if (hlen == 0 || hlen >= PX_HOST_MAX) return -1;
+  memcpy(host, hstart, hlen);
   host[hlen] = '\0';
   const char *p = colon + 1, *end = s + n;
   if (p == end || end - p > 5) return -1;
@@ -123,7 +125,35 @@ static int resolve(const char *host, int port, int proto, struct sockaddr_storag
   return 0;
 }
 
-static int parse_listen(const char *s, px_listen_spec *spec, char *err, size_t errlen) {
+/* The parameters after the upstream, ",resource=N", each at most once. */
+static int parse_params(const char *s, const char *p, px_listen_spec *spec, char *err, size_t errlen,
+                        const char *want) {
+  int have_resource = 0;
+  for (size_t n; p; p = p[n] == ',' ? p + n + 1 : NULL) {
+    n = strcspn(p, ",");
+    if (n == 0) return fail(err, errlen, "--listen '%s': an empty parameter (%s)", s, want);
+    if (n < 9 || strncmp(p, "resource=", 9) != 0)
+      return fail(err, errlen, "--listen '%s': unknown parameter '%.*s' (%s)", s, (int)n, p, want);
+    if (have_resource++) return fail(err, errlen, "--listen '%s': resource is given twice", s);
+    char digits[32], *end = digits;
+    size_t dn = n - 9;
+    errno = 0;
+    long long v = 0;
+    if (dn > 0 && dn < sizeof(digits)) {
+      memcpy(digits, p + 9, dn);
+      digits[dn] = '\0';
+      v = strtoll(digits, &end, 10);
+    }
+    if (dn == 0 || dn >= sizeof(digits) || *end != '\0' || errno)
+      return fail(err, errlen,
+                  "--listen '%s': resource must be an integer from %lld to %lld", s,
+                  (long long)INT64_MIN, (long long)INT64_MAX);
+    spec->resource = v;
+  }
+  return 0;
+}
+
+int px_parse_listen(const char *s, px_listen_spec *spec, char *err, size_t errlen) {
   static const char *want =
       "want PROTO:HOST:PORT=UPSTREAM_HOST:UPSTREAM_PORT[,resource=N] with PROTO tcp or udp";
   memset(spec, 0, sizeof(*spec));
@@ -138,17 +168,11 @@ static int parse_listen(const char *s, px_listen_spec *spec, char *err, size_t e
   size_t uplen = comma ? (size_t)(comma - up) : strlen(up);
   if (split_hostport(up, uplen, spec->up_host, &spec->up_port, 0))
     return fail(err, errlen, "--listen '%s': bad upstream address (%s)", s, want);
-  if (comma) {
-    const char *r = comma + 1;
-    char *end;
-    if (strncmp(r, "resource=", 9) != 0)
-      return fail(err, errlen, "--listen '%s': unknown parameter '%s' (%s)", s, r, want);
-    errno = 0;
-    long long v = strtoll(r + 9, &end, 10);
-    if (r[9] == '\0' || *end != '\0' || errno)
-      return fail(err, errlen, "--listen '%s': resource must be an integer", s);
-    spec->resource = v;
-  }
+  return parse_params(s, comma ? comma + 1 : NULL, spec, err, errlen, want);
+}
+
+static int parse_listen(const char *s, px_listen_spec *spec, char *err, size_t errlen) {
+  if (px_parse_listen(s, spec, err, errlen)) return -1;
   if (resolve(spec->host, spec->port, spec->proto, &spec->addr, err, errlen) ||
       resolve(spec->up_host, spec->up_port, spec->proto, &spec->upstream, err, errlen)) {
     char why[256];
@@ -250,6 +274,8 @@ int px_parse_args(int argc, char **argv, px_options *opt, char *err, size_t errl
     }
   }
   if (opt->script == NULL) return fail(err, errlen, "--script is required (see --help)");
+  const char *problem = tool_script_problem(opt->script);
+  if (problem) return fail(err, errlen, "--script '%s': %s", opt->script, problem);
   if (opt->nlistens == 0) return fail(err, errlen, "at least one --listen is required (see --help)");
   if (opt->spool_max_bytes && opt->spool == NULL)
     return fail(err, errlen, "--spool-max-bytes needs --spool");

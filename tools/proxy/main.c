@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "proxy.h"
+#include "tool.h"
 
 static proxy P; /* the one proxy of this process: its signals are the process's */
 static uv_signal_t sig_hup, sig_term, sig_int;
@@ -149,7 +150,11 @@ int main(int argc, char **argv) {
   o.on_end_data = p;
   o.spool_dir = p->opt.spool;
   if (p->opt.spool_max_bytes) o.spool_max_bytes = p->opt.spool_max_bytes;
+  /* Until the loop ends: at load, at a SIGHUP's reload or any later call. */
+  tool_exit_notice("gatelog-proxy: the Lua runtime ended the process (an error outside a "
+                   "protected call: a bug in gatelog; please report it with the script)");
   if (gatelog_new(p->loop, &o, &p->gl) != 0) {
+    tool_exit_notice(NULL);
     snprintf(err, sizeof(err), "%s", gatelog_last_error(NULL));
     return bad_input(err);
   }
@@ -176,6 +181,7 @@ int main(int argc, char **argv) {
          p->opt.nlistens, info.path, info.sha256, gatelog_instance_id(p->gl), (int)uv_os_getpid());
 
   uv_run(p->loop, UV_RUN_DEFAULT);
+  tool_exit_notice(NULL);
   if (uv_loop_close(p->loop) != 0) {
     px_log(p, GATELOG_LOG_ERROR, "handles left open at exit");
     if (p->exit_code == 0) p->exit_code = 1;

@@ -74,6 +74,9 @@ typedef struct proxy {
  * (already printed), or -1 with a one-line message in err. */
 int px_parse_args(int argc, char **argv, px_options *opt, char *err, size_t errlen);
 void px_free_args(px_options *opt);
+/* One --listen SPEC into *spec without resolving its hosts (addr and
+ * upstream stay zero): 0, or -1 with a one-line message in err. */
+int px_parse_listen(const char *s, px_listen_spec *spec, char *err, size_t errlen);
 void px_usage(FILE *out);
 /* "127.0.0.1:8080" or "[::1]:8080" */
 void px_format_addr(const struct sockaddr *sa, char *out, size_t len);
