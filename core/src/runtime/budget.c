@@ -61,9 +61,11 @@ static void set_hook(lua_State *L, lua_Hook f, int count) {
   uv_mutex_unlock(&watch_lock);
 }
 
+/* On the loop thread: the running call has a deadline and is past it. */
 static int past_deadline(gl_budget *b) {
-  uint64_t deadline = atomic_load(&b->deadline_ns);
-  return deadline != 0 && cpu_ns(CLOCK_THREAD_CPUTIME_ID) >= deadline;
+  uint64_t call = atomic_load(&b->running);
+  if (call == 0 || atomic_load(&b->deadline_of) != call) return 0;
+  return cpu_ns(CLOCK_THREAD_CPUTIME_ID) >= atomic_load(&b->deadline_ns);
 }
 
 static void budget_hook(lua_State *L, lua_Debug *ar);
@@ -122,10 +124,17 @@ static void watch(void *arg) {
   while (watched != NULL) {
     int running = 0;
     for (gl_budget *b = watched; b; b = b->next) {
-      uint64_t deadline = atomic_load(&b->deadline_ns);
-      running |= deadline != 0;
-      if (deadline && cpu_ns(b->cpu_clock) >= deadline && !atomic_exchange(&b->armed, 1))
+      uint64_t call = atomic_load(&b->running);
+      if (call == 0) continue;
+      running = 1;
+      uint64_t now = cpu_ns(b->cpu_clock);
+      if (call != b->watch_seen) { /* a call begun since the last round */
+        b->watch_seen = call;
+        atomic_store(&b->deadline_ns, now + b->time_ns);
+        atomic_store(&b->deadline_of, call);
+      } else if (now >= atomic_load(&b->deadline_ns) && !atomic_exchange(&b->armed, 1)) {
         lua_sethook(b->L, budget_hook, LUA_MASKCOUNT, 1);
+      }
     }
     /* A call that runs long in wall time (its thread waits for a CPU) is
      * not idleness: only rounds with no call running count. */
@@ -197,7 +206,7 @@ void gl_budget_begin(lua_State *L, gl_budget *b) {
    * (every call is made on the loop thread); its clock is read once. */
   if (!b->have_cpu_clock) b->have_cpu_clock = pthread_getcpuclockid(pthread_self(), &b->cpu_clock) == 0;
   if (!b->have_cpu_clock) return;
-  atomic_store(&b->deadline_ns, cpu_ns(CLOCK_THREAD_CPUTIME_ID) + b->time_ns);
+  atomic_store(&b->running, ++b->seq);
   atomic_fetch_add(&calls, 1);
   if (atomic_load(&watchdog_sleeping)) {
     uv_mutex_lock(&watch_lock);
@@ -209,7 +218,7 @@ void gl_budget_begin(lua_State *L, gl_budget *b) {
 int gl_budget_end(lua_State *L, gl_budget *b) {
   if (--b->depth > 0) return 0;
   int kind = b->expired ? GL_BUDGET_TIME : b->out_of_memory ? GL_BUDGET_MEMORY : 0;
-  atomic_store(&b->deadline_ns, 0);
+  atomic_store(&b->running, 0);
   b->enforcing = 0;
   if (atomic_exchange(&b->armed, 0)) set_hook(L, NULL, 0);
   /* What a runaway call allocated is garbage now: give it back at once,

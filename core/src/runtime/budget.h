@@ -19,7 +19,15 @@ typedef struct gl_budget {
   uint64_t time_ns;             /* per call; 0: none */
   size_t memory_max;            /* bytes; 0: none */
   size_t memory;                /* bytes the state holds now */
-  _Atomic uint64_t deadline_ns; /* of the running call, on cpu_clock; 0: none */
+  /* A call's start is not timed on the loop thread (reading a thread's CPU
+   * clock is a system call, dear per record): the watchdog reads the clock
+   * when it first sees the call, at most one of its rounds later, and sets
+   * the deadline from there. */
+  uint64_t seq;                 /* calls begun (the loop thread's) */
+  _Atomic uint64_t running;     /* seq of the running call; 0: none */
+  _Atomic uint64_t deadline_ns; /* on cpu_clock, of the call deadline_of */
+  _Atomic uint64_t deadline_of;
+  uint64_t watch_seen;          /* the watchdog's: the call it timed last */
   clockid_t cpu_clock;          /* the CPU clock of the thread that runs calls */
   int have_cpu_clock;
   _Atomic int armed;            /* the watchdog set the hook */
