@@ -135,7 +135,9 @@ describe("the man pages", function()
 
   it("render with groff -man -ww without a warning", function()
     for _, page in ipairs(man) do
-      local out = lines_of("groff -man -ww -Tutf8 '" .. src .. "/" .. page .. "' 2>&1 >/dev/null")
+      -- Without the sanitizer runtime the ASan build preloads into luajit.
+      local out = lines_of("env -u LD_PRELOAD groff -man -ww -Tutf8 '" .. src .. "/" .. page ..
+                           "' 2>&1 >/dev/null")
       assert.are.same({}, out, page)
     end
   end)
