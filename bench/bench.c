@@ -220,6 +220,8 @@ void run_traffic(const char *script, const bench_opts *o, uint64_t seed, payload
   r->call_max_ns = d->lat[d->nlat - 1];
   r->slowest = d->slowest;
   r->call_p999_ns = d->lat[d->nlat * 999 / 1000];
+  /* The run with Lua and no spool is the one the figures' calls come from. */
+  if (keep != NULL && spool_dir == NULL) bench_latency_append(d->lat, d->nlat);
   finish_core(d);
   free(d->lat);
   free(d);

@@ -49,6 +49,9 @@ void run_traffic(const char *script, const bench_opts *o, uint64_t seed, payload
  * does, with `threads` threads. */
 double compression_bound(const payloads *p, const bench_opts *o, int threads);
 double cpu_seconds(void);
+/* With GATELOG_BENCH_LATENCY set: append the histogram of a run's call
+ * times (sorted, ns) to that file (bench/latency.c). */
+void bench_latency_append(const uint32_t *sorted_ns, size_t n);
 long rss_bytes(void);
 
 #endif

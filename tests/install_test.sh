@@ -1,8 +1,9 @@
 #!/bin/sh
-# Install into a fresh prefix, check what lands there, build a gateway
-# against it with pkg-config (shared and static), run it with the installed
-# default script, run the installed tools, and load the installed Lua
-# module in luajit.
+# Install into a fresh prefix, check what lands there (and what must not:
+# the development binaries), build a gateway against it with pkg-config and
+# with its CMake package (shared and static each), run each with the
+# installed default script, run the installed tools, and load the installed
+# Lua module in luajit.
 #   install_test.sh BUILD_DIR SOURCE_DIR
 set -eu
 build=$1
@@ -20,6 +21,17 @@ done
 for f in libgatelog.a libgatelog.so lua/5.1/gatelog.so; do
   [ -e "$libdir/$f" ] || { echo "not installed: $libdir/$f"; exit 1; }
 done
+for f in share/man/man1/gatelog.1 share/man/man8/gatelog-proxy.8 share/man/man3/gatelog.3 \
+         share/lua/5.1/gatelog/codec/newt.lua lib/systemd/system/gatelog-proxy.service \
+         share/doc/gatelog/examples/gatelog-proxy.env; do
+  [ -f "$prefix/$f" ] || { echo "not installed: $f"; exit 1; }
+done
+for f in gatelog-demo gatelog-peer gatelog-bench gatelog-options-md; do
+  [ ! -e "$prefix/bin/$f" ] || { echo "a development binary is installed: bin/$f"; exit 1; }
+done
+for f in gatelogConfig.cmake gatelogConfigVersion.cmake gatelogTargets.cmake; do
+  [ -f "$libdir/cmake/gatelog/$f" ] || { echo "not installed: $libdir/cmake/gatelog/$f"; exit 1; }
+done
 
 export PKG_CONFIG_PATH="$(dirname "$pc")"
 script=$(pkg-config --variable=scriptdir gatelog)/default.lua
@@ -34,7 +46,23 @@ deps=$(pkg-config --print-requires-private gatelog | awk '{print $1}')
 cc "$src/tests/install_example.c" -static-libgcc $(pkg-config --cflags gatelog) \
    "$libdir/libgatelog.a" $(pkg-config --libs libuv $deps) -lm -o "$tmp/gw_static"
 
-for gw in gw_shared gw_static; do
+# The CMake package, found from the prefix alone, as a consumer would.
+cmake -S "$src/tests/install_consumer" -B "$tmp/consumer" -DCMAKE_PREFIX_PATH="$prefix" \
+      -DEXAMPLE="$src/tests/install_example.c" >"$tmp/consumer.log" 2>&1 &&
+  cmake --build "$tmp/consumer" >>"$tmp/consumer.log" 2>&1 ||
+  { echo "the CMake consumer did not build"; cat "$tmp/consumer.log"; exit 1; }
+[ "$(realpath "$(sed -n 1p "$tmp/consumer/dirs.txt")")" = "$(realpath "$(dirname "$script")")" ] ||
+  { echo "gatelog_SCRIPT_DIR is wrong: $(sed -n 1p "$tmp/consumer/dirs.txt")"; exit 1; }
+[ -f "$(sed -n 2p "$tmp/consumer/dirs.txt")/gatelog/record.lua" ] ||
+  { echo "gatelog_LUA_DIR is wrong: $(sed -n 2p "$tmp/consumer/dirs.txt")"; exit 1; }
+# One links libgatelog.so, the other has no need of it.
+ldd "$tmp/consumer/gw_cmake_shared" | grep -q 'libgatelog\.so' ||
+  { echo "gatelog::gatelog did not link the shared library"; exit 1; }
+! ldd "$tmp/consumer/gw_cmake_static" | grep -q 'libgatelog\.so' ||
+  { echo "gatelog::static linked the shared library"; exit 1; }
+cp "$tmp/consumer/gw_cmake_shared" "$tmp/consumer/gw_cmake_static" "$tmp/"
+
+for gw in gw_shared gw_static gw_cmake_shared gw_cmake_static; do
   out=$tmp/$gw.ndjson
   GATELOG_OUTPUT=$out LD_LIBRARY_PATH=$libdir "$tmp/$gw" "$script"
   lines=$(wc -l < "$out")

@@ -1,6 +1,8 @@
-/* README.md's options table and options.def must agree: the same options,
- * the same Lua names and units, the same defaults; and the README's list
- * of options a script cannot set must be the table's. Also what the table
+/* docs/options.md's options table and options.def must agree: the same
+ * options, the same Lua names and units, the same defaults; and its list
+ * of options a script cannot set must be the table's. (The file is
+ * generated from the table by tools/docs/options_md.c: this reads it as a
+ * reader would, so a generator that says the wrong thing fails here.) Also what the table
  * drives: gatelog_options_init's defaults and gatelog_new's ranges. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -34,7 +36,7 @@ static const char *quoted(const char *s, char *out, size_t n) {
   return b + 1;
 }
 
-/* The README's default as C units, or -1 if it does not read as o's. */
+/* The docs' default as C units, or -1 if it does not read as o's. */
 static int64_t readme_default(const gl_option *o, const char *cell) {
   char want[32];
   char *end;
@@ -55,7 +57,9 @@ static int64_t readme_default(const gl_option *o, const char *cell) {
   case GL_T_INT:
     v = (int64_t)strtoll(cell, &end, 10);
     if (end == cell) return -1;
+    if (strncmp(end, " KiB", 4) == 0) v <<= 10, end += 4;
     if (strncmp(end, " MiB", 4) == 0) v <<= 20, end += 4;
+    if (strncmp(end, " GiB", 4) == 0) v <<= 30, end += 4;
     break;
   default:
     return o->def; /* a path or a function: prose, nothing to compare */
@@ -81,12 +85,12 @@ static void check_row(char *row, int *seen) {
   char *cells[4];
   if (split_row(row, cells, 4) != 4 || !quoted(cells[0], field, sizeof(field)) ||
       !quoted(cells[1], lua, sizeof(lua))) {
-    CHECK(!"a README option row: | `field` | `lua` | default | meaning |");
+    CHECK(!"a docs/options.md row: | `field` | `lua` | default | meaning |");
     return;
   }
   const gl_option *o = gl_option_find(lua);
   if (o == NULL || strcmp(o->field, field) != 0) {
-    fprintf(stderr, "README lists %s (%s), options.def does not\n", field, lua);
+    fprintf(stderr, "docs/options.md lists %s (%s), options.def does not\n", field, lua);
     CHECK(0);
     return;
   }
@@ -94,7 +98,7 @@ static void check_row(char *row, int *seen) {
   CHECK((o->unit == GL_U_MS) == (strstr(cells[1], "(s)") != NULL));
   CHECK((o->unit == GL_U_BYTES) == (strstr(cells[1], "(bytes)") != NULL));
   if (readme_default(o, cells[2]) != o->def) {
-    fprintf(stderr, "README's default of %s is '%s', options.def's %lld\n", field, cells[2],
+    fprintf(stderr, "docs/options.md's default of %s is '%s', options.def's %lld\n", field, cells[2],
             (long long)o->def);
     CHECK(0);
   }
@@ -108,23 +112,23 @@ static void check_options_only(const char *text) {
   CHECK(end != NULL && gl_options_count <= 64);
   for (const char *p = text; end && (p = quoted(p, lua, sizeof(lua))) && p <= end;) {
     const gl_option *o = gl_option_find(lua);
-    if (o == NULL || o->scope != GL_S_HOST) fprintf(stderr, "README: %s is not options only\n", lua);
+    if (o == NULL || o->scope != GL_S_HOST) fprintf(stderr, "docs/options.md: %s is not options only\n", lua);
     CHECK(o != NULL && o->scope == GL_S_HOST);
     if (o) only[o - gl_options]++;
   }
   for (size_t i = 0; i < gl_options_count; i++)
     if ((gl_options[i].scope == GL_S_HOST) != (only[i] == 1)) {
-      fprintf(stderr, "README: %s %s listed as options only\n", gl_options[i].lua,
+      fprintf(stderr, "docs/options.md: %s %s listed as options only\n", gl_options[i].lua,
               only[i] ? "is" : "is not");
       CHECK(0);
     }
 }
 
-static void test_readme(void) {
-  char *text = read_all(GATELOG_SOURCE_DIR "/README.md");
+static void test_docs(void) {
+  char *text = read_all(GATELOG_SOURCE_DIR "/docs/options.md");
   int seen[64] = {0};
   CHECK(text != NULL && gl_options_count <= 64);
-  char *line = text ? strstr(text, "\n### Options\n") : NULL;
+  char *line = text ? strstr(text, "\n## The options\n") : NULL;
   line = line ? strstr(line, "\n|---") : NULL; /* under the header row */
   CHECK(line != NULL);
   if (line == NULL) {
@@ -139,7 +143,7 @@ static void test_readme(void) {
   }
   for (size_t i = 0; i < gl_options_count; i++)
     if (seen[i] != 1) {
-      fprintf(stderr, "README lists %s %d times\n", gl_options[i].field, seen[i]);
+      fprintf(stderr, "docs/options.md lists %s %d times\n", gl_options[i].field, seen[i]);
       CHECK(0);
     }
   check_options_only(line);
@@ -189,5 +193,5 @@ static void test_c_ranges(void) {
 #define TESTS(TEST) \
   TEST(defaults)    \
   TEST(c_ranges)    \
-  TEST(readme)
+  TEST(docs)
 CHECK_MAIN(TESTS)

@@ -12,7 +12,7 @@
 #include "util/file.h"
 
 #ifndef GATELOG_LUA_DIR
-#define GATELOG_LUA_DIR "/usr/local/share/gatelog/lua"
+#define GATELOG_LUA_DIR "/usr/local/share/lua/5.1"
 #endif
 
 #define LOAD_BUDGET_NS 1000000000ull /* running the chunk itself: a second */
