@@ -250,8 +250,8 @@ int bench_report(const bench_opts *o, const char *self) {
     printf("%-46s %15.1fx %12s %8s\n", "  level 9 / reference", rr9, ">= 3x", verdict(rr9 >= 3));
   }
   printf("%-46s %13.0f /s\n", "compression bound (same JSON, alone)", median(bound, n));
-  printf("%-46s %15.0f%% %12s %8s\n", "  end-to-end / bound", r_ratio * 100, ">= 80%",
-         verdict(r_ratio >= 0.8));
+  printf("%-46s %15.0f%% %12s %8s\n", "  end-to-end / bound", r_ratio * 100, ">= 85%",
+         verdict(r_ratio >= 0.85));
   double r_spool = median(spool_ratio, n);
   printf("%-46s %13.0f /s\n", "end-to-end sessions, spool on (same traffic)", median(tput_spool, n));
   printf("%-46s %15.0f%% %12s %8s\n", "  spool on / spool off", r_spool * 100, ">= 90%",
