@@ -221,12 +221,13 @@ int bench_report(const bench_opts *o, const char *self) {
       close_s[i] = r.close_s;
       growth[i] = r.growth;
     }
+    char ref_part[64] = "";
+    if (reference) snprintf(ref_part, sizeof(ref_part), "; reference %.0f/s", ref[i]);
     fprintf(stderr,
             "  run %d: %.0f sessions/s, bound %.0f (%.0f%%), Lua %+.1f%% CPU (%+.1f%% by the loop "
-            "thread); spool on %.0f%%; level 9 %.0f/s; reference %.0f/s; longest call %.3f ms "
-            "(%.40s)\n",
+            "thread); spool on %.0f%%; level 9 %.0f/s%s; longest call %.3f ms (%.40s)\n",
             i + 1, tput[i], bound[i], ratio[i] * 100, lua_cost[i] * 100, lua_loop_cost[i] * 100,
-            spool_ratio[i] * 100, tput9[i], reference ? ref[i] : 0, call_max[i], a.slowest);
+            spool_ratio[i] * 100, tput9[i], ref_part, call_max[i], a.slowest);
   }
   int m = o->quick ? 1 : (n < 3 ? n : 3);
   double r_ratio = median(ratio, n), r_lua = median(lua_loop_cost, n), r_lua_total = median(lua_cost, n);
