@@ -265,7 +265,7 @@ typedef struct gatelog_stats_s {
                                  damaged on disk, or a failed compression */
   uint64_t records_sent;      /* records in acknowledged batches */
   uint64_t records_dropped;   /* records in those batches */
-  uint64_t bytes_json;        /* JSON bytes of sealed batches, before compression */
+  uint64_t bytes_json;        /* JSON bytes of compressed batches, before compression */
   uint64_t bytes_compressed;  /* zlib bytes of sealed batches */
   uint64_t records_queued;    /* records held now, not yet acknowledged */
   uint64_t batches_queued;    /* sealed batches held now, not yet acknowledged */

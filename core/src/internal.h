@@ -56,7 +56,9 @@ typedef struct gl_batch {
   uint64_t held;         /* its bytes counted in bytes_queued */
   int ok;                /* the answer, for GL_BATCH_ANSWERED */
   char *err;             /* the failure, for GL_BATCH_ANSWERED */
-  gl_buf json;           /* "[{...},{...}]" */
+  gl_buf bin;            /* the records packed (session/record.h), from the first
+                            record until a compression thread encodes them */
+  gl_buf json;           /* "[{...},{...}]", written from bin on a compression thread */
   gl_buf reasons;        /* each record's endReason ("" if not final), '\n' after each */
   uint32_t *ends;        /* end offset in json of each record */
   uint32_t ends_cap;
@@ -255,6 +257,10 @@ void gl_watch_set(gatelog_t *gl, int on);
 
 /* deflate.c: base64(zlib(json)) into b->payload; on a compression thread */
 void gl_deflate_batch(gl_batch *b);
+/* encode.c: b->bin to b->json and b->ends (then bin is freed), on a
+ * compression thread; a batch without bin is left as it is. 0,
+ * UV_ENOMEM, or UV_EINVAL (bin is not whole packed records). */
+int gl_batch_encode(gl_batch *b);
 int gl_deflate_have(int compressor);
 
 

@@ -24,10 +24,6 @@ static void batch_free(gl_batch *b);
 static gl_batch *batch_new(gatelog_t *gl) {
   gl_batch *b = calloc(1, sizeof(*b));
   if (b == NULL) return NULL;
-  if (gl_buf_append(&b->json, "[", 1) != 0) {
-    batch_free(b);
-    return NULL;
-  }
   b->gl = gl;
   gl_list_init(&b->node);
   gl_list_init(&b->answer_node);
@@ -37,6 +33,7 @@ static gl_batch *batch_new(gatelog_t *gl) {
 static void batch_free(gl_batch *b) {
   gl_send_unbind(b);
   free(b->zlib);
+  gl_buf_free(&b->bin);
   gl_buf_free(&b->json);
   gl_buf_free(&b->reasons);
   free(b->ends);
@@ -142,33 +139,19 @@ void gl_outbox_enforce_cap(gatelog_t *gl) {
 int gl_outbox_add_record(gatelog_t *gl, const gl_record *r) {
   if (gl->open == NULL && (gl->open = batch_new(gl)) == NULL) return UV_ENOMEM;
   gl_batch *b = gl->open;
-  size_t mark = b->json.len;
-  int err = 0;
-  if (b->count > 0) err = gl_buf_append(&b->json, ",", 1);
-  if (err == 0) err = gl_record_json(&b->json, r);
-  size_t rmark = b->reasons.len;
+  size_t mark = b->bin.len, rmark = b->reasons.len;
+  /* Packed, not JSON: the text is written on a compression thread. */
+  int err = gl_record_pack(&b->bin, r);
   if (err == 0 && r->final) err = gl_buf_append(&b->reasons, r->end_reason, strlen(r->end_reason));
   if (err == 0) err = gl_buf_append(&b->reasons, "\n", 1);
   if (err) {
     b->reasons.len = rmark;
-    b->json.len = mark;
-    b->json.data[mark] = '\0';
+    b->bin.len = mark;
     return err;
   }
-  if (b->count == b->ends_cap) {
-    uint32_t cap = b->ends_cap ? b->ends_cap * 2 : 16;
-    uint32_t *ends = realloc(b->ends, cap * sizeof(*ends));
-    if (ends == NULL) {
-      b->json.len = mark;
-      b->json.data[mark] = '\0';
-      return UV_ENOMEM;
-    }
-    b->ends = ends;
-    b->ends_cap = cap;
-  }
-  b->ends[b->count++] = (uint32_t)b->json.len;
+  b->count++;
   gl->stats.records_queued++;
-  account(gl, b, b->json.len);
+  account(gl, b, b->bin.len);
   if (b->count >= gl->cfg.batch_max_records) gl_outbox_seal(gl);
   else gl_outbox_enforce_cap(gl);
   return 0;
@@ -197,8 +180,9 @@ void gl_outbox_compressed(gatelog_t *gl, gl_batch *b, int status) {
     batch_free(b);
   } else {
     b->state = GL_BATCH_READY;
+    gl->stats.bytes_json += b->json.len;
     gl->stats.bytes_compressed += b->zlib_len;
-    account(gl, b, b->held + b->payload_len);
+    account(gl, b, b->json.len + b->payload_len);
     gl_spool_written(gl, b);
     gl_spool_shed(gl, b); /* now on disk: it may leave memory */
     gl_outbox_enforce_cap(gl);
@@ -214,15 +198,13 @@ void gl_outbox_seal(gatelog_t *gl) {
   gl_batch *b = gl->open;
   if (b == NULL || b->count == 0) return;
   gl->open = NULL;
-  gl_buf_append(&b->json, "]", 1); /* fits: the buffer keeps a spare byte */
   /* The buffer grew by doubling: give back the slack (up to half of it)
-   * that a batch would otherwise hold through a whole outage. */
-  char *fit = realloc(b->json.data, b->json.len + 1);
+   * that the batch would otherwise hold until it is compressed. */
+  char *fit = realloc(b->bin.data, b->bin.len + 1);
   if (fit) {
-    b->json.data = fit;
-    b->json.cap = b->json.len + 1;
+    b->bin.data = fit;
+    b->bin.cap = b->bin.len + 1;
   }
-  account(gl, b, b->json.len);
   b->seq = gl->next_seq++;
   if (gl_ids_next(&gl->ids, &b->id) != 0) b->id = b->seq ^ (uint64_t)(uintptr_t)b;
   b->level = gl->cfg.compression_level;
@@ -230,7 +212,6 @@ void gl_outbox_seal(gatelog_t *gl) {
   b->state = GL_BATCH_SEALED;
   gl->stats.batches_sealed++;
   gl->stats.batches_queued++;
-  gl->stats.bytes_json += b->json.len;
   gl_list_push(&gl->outbox, &b->node);
   gl_list_push(&gl->to_compress, &b->answer_node);
   gl_work_begin(gl);

@@ -10,6 +10,12 @@
 #include "internal.h"
 #include "outbox/spool.h"
 
+/* The records to JSON, then compressed (on a compression thread, or on
+ * the loop when no thread could start). */
+static void encode_and_deflate(gl_batch *b) {
+  if ((b->work_err = gl_batch_encode(b)) == 0) gl_deflate_batch(b);
+}
+
 static void work(void *arg) {
   gatelog_t *gl = arg;
   gl_workers *w = &gl->workers;
@@ -24,7 +30,7 @@ static void work(void *arg) {
     gl_batch *b = GL_CONTAINER(w->jobs.next, gl_batch, answer_node);
     gl_list_remove(&b->answer_node);
     uv_mutex_unlock(&w->lock);
-    gl_deflate_batch(b);
+    encode_and_deflate(b);
     /* With a spool, its thread writes the batch, then hands it back. */
     int spooled = gl_spool_write(gl, b);
     uv_mutex_lock(&w->lock);
@@ -79,7 +85,7 @@ int gl_workers_init(gatelog_t *gl, unsigned nthreads, int nice) {
 void gl_workers_submit(gatelog_t *gl, gl_batch *b) {
   gl_workers *w = &gl->workers;
   if (w->nthreads < 0) { /* set-up failed: compress on the loop, slowly but surely */
-    gl_deflate_batch(b);
+    encode_and_deflate(b);
     if (!gl_spool_write(gl, b)) gl_outbox_compressed(gl, b, 0);
     return;
   }
@@ -94,7 +100,7 @@ void gl_workers_submit(gatelog_t *gl, gl_batch *b) {
     uv_mutex_lock(&w->lock);
     gl_list_remove(&b->answer_node);
     uv_mutex_unlock(&w->lock);
-    gl_deflate_batch(b);
+    encode_and_deflate(b);
     if (!gl_spool_write(gl, b)) gl_outbox_compressed(gl, b, 0);
   }
 }

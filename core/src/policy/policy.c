@@ -45,6 +45,7 @@ static int take_function(gl_policy *p, int idx, int fn, int required) {
 }
 
 static int run_record(gl_policy *p, gl_record *r, gl_extras *x, int synthetic);
+static void make_record_call(gl_policy *p);
 
 /* Run filter and enrich once on a made-up record: a script whose
  * functions raise on every record fails here rather than in production. */
@@ -115,6 +116,7 @@ int gl_policy_load(gatelog_t *gl, const char *path, gl_config *cfg, gl_policy **
   }
   lua_settop(L, 0);
   if ((err = try_synthetic(p))) goto fail;
+  make_record_call(p);
   p->rt.loaded = 1;
   lua_gc(L, LUA_GCCOLLECT, 0);
   *out = p;
@@ -209,11 +211,131 @@ static int run_record(gl_policy *p, gl_record *r, gl_extras *x, int synthetic) {
   return result < 0 ? -1 : keep;
 }
 
+/* ---- one protected call per record ------------------------------------ */
+
+/* The usual path: filter then enrich inside one protected call of a C
+ * function. An earlier attempt (f3fb3b2, reverted) ran them from a Lua
+ * trampoline with xpcall; but once a call passes its deadline the budget's
+ * count hook raises on every Lua instruction, the trampoline's own
+ * included, so that attempt had the hook look up and exempt the trampoline
+ * (a registry lookup and a getinfo per instruction of a spent call), let
+ * one stack of Lua frames carry both functions' errors, and gave filter
+ * and enrich two different views. A C function is never interrupted by the
+ * hook and adds no Lua frame: filter and enrich are called unprotected
+ * inside it, the first error ends the call, and `stage` says whose it was.
+ * Only after a failed filter whose record is kept (the rare path) does
+ * enrich get a protected call of its own, as before.
+ *
+ * Slots of rec_L's stack, set once at load: */
+enum { SLOT_TRACEBACK = 1, SLOT_CALL, SLOT_VIEW, SLOT_FILTER, SLOT_ENRICH, SLOT_TOP = SLOT_ENRICH };
+
+/* The record's enrich may now set fields. */
+static void enter_enrich(gl_policy *p) {
+  gl_extras *x = &p->rt.gl->extras;
+  p->stage = GL_FN_ENRICH;
+  p->view->writable = 1;
+  gl_extras_reset(x);
+  p->view->r->extras = x;
+}
+
+/* Upvalues: filter (or nil), enrich (or nil), the view, the policy. */
+static int record_call(lua_State *L) {
+  gl_policy *p = lua_touserdata(L, lua_upvalueindex(4));
+  if (!lua_isnil(L, lua_upvalueindex(1))) {
+    p->stage = GL_FN_FILTER;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, lua_upvalueindex(3));
+    lua_call(L, 1, 1);
+    if (!lua_toboolean(L, -1)) return 1;
+    lua_pop(L, 1);
+  }
+  if (!lua_isnil(L, lua_upvalueindex(2))) {
+    enter_enrich(p);
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_pushvalue(L, lua_upvalueindex(3));
+    lua_call(L, 1, 0);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static void make_record_call(gl_policy *p) {
+  lua_State *L = p->rt.L;
+  if (p->fn_ref[GL_FN_FILTER] == LUA_NOREF && p->fn_ref[GL_FN_ENRICH] == LUA_NOREF) return;
+  lua_State *T = lua_newthread(L);
+  p->rec_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_rawgeti(T, LUA_REGISTRYINDEX, p->rt.traceback_ref);
+  for (int fn = GL_FN_FILTER; fn <= GL_FN_ENRICH; fn++) {
+    if (p->fn_ref[fn] == LUA_NOREF) lua_pushnil(T);
+    else lua_rawgeti(T, LUA_REGISTRYINDEX, p->fn_ref[fn]);
+  }
+  lua_rawgeti(T, LUA_REGISTRYINDEX, p->view_ref);
+  lua_pushlightuserdata(T, p);
+  lua_pushcclosure(T, record_call, 4);
+  lua_rawgeti(T, LUA_REGISTRYINDEX, p->view_ref);
+  for (int fn = GL_FN_FILTER; fn <= GL_FN_ENRICH; fn++) {
+    if (p->fn_ref[fn] == LUA_NOREF) lua_pushnil(T);
+    else lua_rawgeti(T, LUA_REGISTRYINDEX, p->fn_ref[fn]);
+  }
+  p->rec_L = T;
+}
+
+/* The error on T's top: counted, logged, popped; what becomes of the
+ * record. Returns 0 if it is dropped. */
+static int record_failed(gl_policy *p, lua_State *T, int fn, int kind, int drop_on_error) {
+  gatelog_t *gl = p->rt.gl;
+  if (fn == GL_FN_ENRICH) {
+    gl_extras_reset(&gl->extras);
+    p->view->r->extras = NULL;
+  }
+  lua_xmove(T, p->rt.L, 1); /* where gl_rt_failed reads it */
+  failed(p, fn, kind, drop_on_error ? "failed; record dropped"
+                      : fn == GL_FN_FILTER ? "failed; record kept"
+                                           : "failed; record kept without enrichment");
+  lua_pop(p->rt.L, 1);
+  if (drop_on_error) gl->stats.records_dropped_on_error++;
+  return !drop_on_error;
+}
+
+static int run_record_call(gl_policy *p, gl_record *r) {
+  lua_State *T = p->rec_L;
+  int drop_on_error = p->rt.gl->cfg.on_script_error == GATELOG_DROP;
+  p->view->r = r;
+  p->view->writable = 0;
+  r->extras = NULL;
+  p->in_call = 1;
+  gl_budget_begin(T, &p->rt.budget);
+  lua_pushvalue(T, SLOT_CALL);
+  int keep;
+  if (lua_pcall(T, 0, 1, SLOT_TRACEBACK) == 0) {
+    keep = lua_toboolean(T, -1);
+  } else {
+    int kind = budget_kind(&p->rt.budget), fn = p->stage;
+    keep = record_failed(p, T, fn, kind, drop_on_error);
+    /* A kept record whose filter raised is still enriched, unless the
+     * budget is spent. */
+    if (keep && fn == GL_FN_FILTER && kind == 0 && !lua_isnil(T, SLOT_ENRICH)) {
+      enter_enrich(p);
+      lua_pushvalue(T, SLOT_ENRICH);
+      lua_pushvalue(T, SLOT_VIEW);
+      if (lua_pcall(T, 1, 0, SLOT_TRACEBACK) != 0)
+        keep = record_failed(p, T, GL_FN_ENRICH, budget_kind(&p->rt.budget), drop_on_error);
+    }
+  }
+  gl_budget_end(p->rt.L, &p->rt.budget);
+  p->in_call = 0;
+  p->view->r = NULL; /* a view kept by the script now raises instead of lying */
+  lua_settop(T, SLOT_TOP);
+  return keep;
+}
+
 int gl_policy_process(gl_policy *p, gl_record *r) {
   r->extras = NULL;
-  if (p->fn_ref[GL_FN_FILTER] == LUA_NOREF && p->fn_ref[GL_FN_ENRICH] == LUA_NOREF) return 1;
+  if (p->rec_L == NULL) return 1; /* no filter, no enrich */
   gl_rt_ref(&p->rt); /* a reload from a callback must not close it under us */
-  int keep = run_record(p, r, &p->rt.gl->extras, 0);
+  /* A host callback re-entering the core from inside a script call finds
+   * the view busy: that record takes the general path, a view of its own. */
+  int keep = p->in_call ? run_record(p, r, &p->rt.gl->extras, 0) : run_record_call(p, r);
   gl_rt_unref(&p->rt);
   return keep;
 }

@@ -36,6 +36,11 @@ struct gl_policy {
   int batch_mt_ref;
   int senders_ref;             /* the core.senders table */
   int in_call;                 /* a filter/enrich call is running (the view is busy) */
+  /* The one call per record (policy.c): a thread of the state whose
+   * stack holds what every record needs, from load to close. */
+  lua_State *rec_L;            /* NULL: no filter or enrich (or not made) */
+  int rec_ref;                 /* keeps rec_L alive */
+  int stage;                   /* GL_FN_FILTER / GL_FN_ENRICH: the one running */
   gl_ratelimit rl[GL_FN_COUNT];
   char sha256[65];             /* of the source it was loaded from */
   uint64_t loaded_ns;

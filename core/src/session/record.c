@@ -202,18 +202,16 @@ static void put_i64(gl_buf *b, int64_t v) {
 /* An address is digits, hex, dots, colons and brackets: nothing that JSON
  * escapes, so it goes in as it is. An address the script replaced is any
  * string and is escaped. */
-static int put_addr(gl_buf *b, const gl_addr *a, const gl_extras *x, int which) {
-  if (x != NULL && (which ? x->dst_set : x->src_set))
-    return gl_json_string(b, gl_extras_str(x, which ? x->dst_off : x->src_off),
-                          which ? x->dst_len : x->src_len);
+static int put_addr(gl_buf *b, const gl_addr *a, const char *ovr, uint32_t ovr_len) {
+  if (ovr != NULL) return gl_json_string(b, ovr, ovr_len);
   gl_buf_putc(b, '"');
   b->len += gl_addr_format(a, b->data + b->len);
   gl_buf_putc(b, '"');
   return 0;
 }
 
-int gl_record_json(gl_buf *b, const gl_record *r) {
-  const gl_extras *x = r->extras;
+int gl_record_json_open(gl_buf *b, const gl_record *r, const char *src, uint32_t src_len,
+                        const char *dst, uint32_t dst_len) {
   int err = gl_buf_reserve(b, STANDARD_MAX);
   if (err) return err;
   KEY(b, "{\"sessionId\":\"");
@@ -222,10 +220,10 @@ int gl_record_json(gl_buf *b, const gl_record *r) {
   KEY(b, "\",\"resourceId\":");
   put_i64(b, r->resource);
   KEY(b, ",\"sourceAddr\":");
-  if ((err = put_addr(b, &r->src, x, 0))) return err;
+  if ((err = put_addr(b, &r->src, src, src_len))) return err;
   if ((err = gl_buf_reserve(b, STANDARD_MAX))) return err; /* a replaced address may be long */
   KEY(b, ",\"destAddr\":");
-  if ((err = put_addr(b, &r->dst, x, 1))) return err;
+  if ((err = put_addr(b, &r->dst, dst, dst_len))) return err;
   if ((err = gl_buf_reserve(b, STANDARD_MAX))) return err;
   KEY(b, ",\"protocol\":\"");
   gl_buf_put(b, gl_proto_name(r->proto), 3);
@@ -249,18 +247,31 @@ int gl_record_json(gl_buf *b, const gl_record *r) {
     put_u64(b, r->delta_rx);
   }
   b->data[b->len] = '\0';
-  for (uint32_t i = 0; x != NULL && i < x->n; i++) {
+  return 0;
+}
+
+int gl_record_json_extra(gl_buf *b, const char *key, uint32_t klen, int type, const char *str,
+                         uint32_t slen, double num) {
+  int err;
+  if ((err = gl_buf_append(b, ",", 1))) return err;
+  if ((err = gl_json_string(b, key, klen))) return err;
+  if ((err = gl_buf_append(b, ":", 1))) return err;
+  if (type == GL_EXTRA_STRING) return gl_json_string(b, str, slen);
+  if (type == GL_EXTRA_BOOLEAN) return num != 0 ? gl_buf_append(b, "true", 4) : gl_buf_append(b, "false", 5);
+  return gl_json_double(b, num);
+}
+
+int gl_record_json(gl_buf *b, const gl_record *r) {
+  const gl_extras *x = r->extras;
+  int src_set = x != NULL && x->src_set, dst_set = x != NULL && x->dst_set;
+  int err = gl_record_json_open(b, r, src_set ? gl_extras_str(x, x->src_off) : NULL,
+                                src_set ? x->src_len : 0, dst_set ? gl_extras_str(x, x->dst_off) : NULL,
+                                dst_set ? x->dst_len : 0);
+  for (uint32_t i = 0; err == 0 && x != NULL && i < x->n; i++) {
     const gl_extra *e = &x->v[i];
-    if ((err = gl_buf_append(b, ",", 1))) return err;
-    if ((err = gl_json_string(b, gl_extras_str(x, e->key_off), e->key_len))) return err;
-    if ((err = gl_buf_append(b, ":", 1))) return err;
-    if (e->type == GL_EXTRA_STRING)
-      err = gl_json_string(b, gl_extras_str(x, e->str_off), e->str_len);
-    else if (e->type == GL_EXTRA_BOOLEAN)
-      err = e->num != 0 ? gl_buf_append(b, "true", 4) : gl_buf_append(b, "false", 5);
-    else
-      err = gl_json_double(b, e->num);
-    if (err) return err;
+    err = gl_record_json_extra(b, gl_extras_str(x, e->key_off), e->key_len, e->type,
+                               e->type == GL_EXTRA_STRING ? gl_extras_str(x, e->str_off) : NULL,
+                               e->str_len, e->num);
   }
-  return gl_buf_append(b, "}", 1);
+  return err ? err : gl_buf_append(b, "}", 1);
 }

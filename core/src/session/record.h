@@ -88,5 +88,25 @@ static inline const char *gl_extras_str(const gl_extras *x, uint32_t off) {
  * then the enrichment keys in the order they were first set. 0 or
  * UV_ENOMEM. */
 int gl_record_json(gl_buf *b, const gl_record *r);
+/* gl_record_json in parts, for a record read back from its packed form:
+ * the object's opening brace and standard fields (src / dst, when not
+ * NULL, replace the addresses: escaped, src_len / dst_len bytes), then
+ * one enrichment key and value (str for GL_EXTRA_STRING, else num); the
+ * caller closes the object. 0 or UV_ENOMEM (UV_EINVAL: num not finite). */
+int gl_record_json_open(gl_buf *b, const gl_record *r, const char *src, uint32_t src_len,
+                        const char *dst, uint32_t dst_len);
+int gl_record_json_extra(gl_buf *b, const char *key, uint32_t klen, int type, const char *str,
+                         uint32_t slen, double num);
+
+/* The packed form: how the loop thread appends a kept record to the open
+ * batch (its fixed fields copied as they are, then the replaced addresses
+ * and the enrichment's keys and values as length-prefixed bytes), so that
+ * the JSON is written on a compression thread. gl_record_pack appends r
+ * to b: 0 or UV_ENOMEM (b as it was). gl_record_unpack_json appends the
+ * record packed at *p (at most end - *p bytes) to out as
+ * gl_record_json writes it, and moves *p past it: 0, UV_ENOMEM, or
+ * UV_EINVAL if the bytes are not a whole packed record. */
+int gl_record_pack(gl_buf *b, const gl_record *r);
+int gl_record_unpack_json(gl_buf *out, const char **p, const char *end);
 
 #endif
