@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <curl/curl.h>
 
 #include "proxy.h"
 #include "tool.h"
@@ -130,6 +131,7 @@ int main(int argc, char **argv) {
   /* A peer that closes while we write must be an error code, not a
    * signal that ends the process. */
   signal(SIGPIPE, SIG_IGN);
+  curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: --sender's requests */
 
   p->loop = uv_default_loop();
   p->loop->data = p;
@@ -156,6 +158,10 @@ int main(int argc, char **argv) {
   if (gatelog_new(p->loop, &o, &p->gl) != 0) {
     tool_exit_notice(NULL);
     snprintf(err, sizeof(err), "%s", gatelog_last_error(NULL));
+    return bad_input(err);
+  }
+  if (px_senders_start(p, err, sizeof(err)) != 0) {
+    tool_exit_notice(NULL);
     return bad_input(err);
   }
 

@@ -313,6 +313,26 @@ static void on_written(uv_write_t *req, int status) {
 }
 
 
+/* Write len bytes of w (its data, gl and len set). With L (a script's
+ * write) its callback, at 3 on L, answers it, holding the policy until
+ * then; without, nobody hears of it (TLS's own messages). */
+static void start_write(conn *c, write_req *w, size_t len, lua_State *L) {
+  gl_io_refs_init(&w->refs, c->refs.policy, L != NULL);
+  if (L) gl_io_refs_set_cb(&w->refs, L, 3);
+  w->req.data = w;
+  uv_buf_t buf = uv_buf_init(w->data, (unsigned)len);
+  int err = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written);
+  if (err) {
+    /* The connection broke (EPIPE after the peer reset it): say so on a
+     * later turn, as an asynchronous failure would. */
+    char why[256];
+    gl_io_strerror(err, why, sizeof(why));
+    if (L) gl_io_defer_error(&w->refs, why); /* out of memory: no callback then */
+    gl_io_refs_release(&w->refs);             /* what the deferral did not take */
+    free_write(w);
+  }
+}
+
 /* ---- TLS ------------------------------------------------------------- */
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
@@ -334,19 +354,7 @@ static int tls_send(lua_State *L, conn *c) {
   }
   w->gl = c->io.gl;
   w->len = L ? len : 0;
-  len = gl_tls_take(c->tls, w->data, len);
-  gl_io_refs_init(&w->refs, c->refs.policy, L != NULL);
-  if (L) gl_io_refs_set_cb(&w->refs, L, 3);
-  w->req.data = w;
-  uv_buf_t buf = uv_buf_init(w->data, (unsigned)len);
-  int err = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written);
-  if (err) {
-    char why[256];
-    gl_io_strerror(err, why, sizeof(why));
-    if (L) gl_io_defer_error(&w->refs, why);
-    gl_io_refs_release(&w->refs);
-    free_write(w);
-  }
+  start_write(c, w, gl_tls_take(c->tls, w->data, len), L);
   return 0;
 }
 
@@ -507,20 +515,7 @@ static int conn_write(lua_State *L) {
   w->gl = c->io.gl;
   w->len = len;
   memcpy(w->data, data, len);
-  gl_io_refs_init(&w->refs, c->refs.policy, 1);
-  gl_io_refs_set_cb(&w->refs, L, 3);
-  w->req.data = w;
-  uv_buf_t buf = uv_buf_init(w->data, (unsigned)len);
-  int err = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written);
-  if (err) {
-    /* The connection broke (EPIPE after the peer reset it): say so on a
-     * later turn, as an asynchronous failure would. */
-    char why[256];
-    gl_io_strerror(err, why, sizeof(why));
-    gl_io_defer_error(&w->refs, why); /* out of memory: no callback then */
-    gl_io_refs_release(&w->refs);     /* what the deferral did not take */
-    free_write(w);
-  }
+  start_write(c, w, len, L);
   return 0;
 }
 
