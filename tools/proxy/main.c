@@ -118,6 +118,23 @@ static int bad_input(const char *msg) {
   return 2;
 }
 
+static void on_undone(gatelog_t *gl, void *data) {
+  (void)gl;
+  ((proxy *)data)->gl = NULL;
+}
+
+/* Bad input found once gatelog is up (a sender the script calls is not
+ * given): close what was opened, nothing having run, before exiting. */
+static void undo_start(proxy *p) {
+  px_tcp_close(p);
+  px_udp_close(p);
+  px_metrics_close(p);
+  gatelog_close(p->gl, 0, on_undone, p);
+  uv_run(p->loop, UV_RUN_DEFAULT);
+  uv_loop_close(p->loop);
+  px_free_args(&p->opt);
+}
+
 static void on_session_end(void *data, const gatelog_end_info_t *info) {
   px_udp_session_ended(data, info);
 }
@@ -162,6 +179,7 @@ int main(int argc, char **argv) {
   }
   if (px_senders_start(p, err, sizeof(err)) != 0) {
     tool_exit_notice(NULL);
+    undo_start(p);
     return bad_input(err);
   }
 
