@@ -1,7 +1,8 @@
 -- TLS on the tcp primitive, through the ready scripts, against real
 -- servers with certificates this spec makes (openssl CLI): rsyslogd's
 -- imtcp over OpenSSL (RFC 5425, octet-counted frames) and redis-server's
--- tls-port (which asks for a client certificate). Every record arrives
+-- tls-port (which asks for a client certificate), and an HTTP script over
+-- https to socat's TLS listener (GATELOG_CA_FILE). Every record arrives
 -- once, counted by id; a wrong CA or a wrong name fails the send with a
 -- clear, counted error, the batch waits, and a reload with the right
 -- setting delivers it.
@@ -9,9 +10,9 @@ local gatelog = require "gatelog"
 local S = require "support"
 local servers = require "servers"
 
-if not (servers.have("openssl") and servers.have("rsyslogd") and servers.have("redis-server")) then
+if not (servers.have("openssl") and servers.have("rsyslogd") and servers.have("redis-server") and servers.have("socat")) then
   describe("TLS", function()
-    pending("openssl, rsyslogd or redis-server is not installed (dev/packages.txt): skipped")
+    pending("openssl, rsyslogd, redis-server or socat is not installed (dev/packages.txt): skipped")
   end)
   return
 end
@@ -19,7 +20,7 @@ end
 local LUA_PATH = S.src .. "/lua/?.lua;" .. S.src .. "/lua/?/init.lua"
 local VARS = { "GATELOG_SYSLOG_PORT", "GATELOG_SYSLOG_TRANSPORT", "GATELOG_TLS_CA_FILE", "GATELOG_TLS_CA_DIR",
   "GATELOG_TLS_SERVER_NAME", "GATELOG_TLS_CERT", "GATELOG_TLS_KEY", "GATELOG_REDIS_URL", "GATELOG_REDIS_KEY",
-  "GATELOG_BATCH_MAX", "GATELOG_TLS_MIN_VERSION" }
+  "GATELOG_BATCH_MAX", "GATELOG_TLS_MIN_VERSION", "GATELOG_URL", "GATELOG_CA_FILE", "GATELOG_GZIP" }
 
 -- A CA, a server certificate for localhost and 127.0.0.1, a client
 -- certificate, and another CA that signed neither.
@@ -69,7 +70,7 @@ local function any(logs, text)
 end
 
 describe("TLS", function()
-  local dir, syslog_port, redis_port, redis_tls_port, gl
+  local dir, syslog_port, redis_port, redis_tls_port, https_port, gl
   local function ids_in(path)
     local got = {}
     for id in (servers.read(path) or ""):gmatch('sessionId="(%x+)"') do got[#got + 1] = id end
@@ -104,6 +105,26 @@ ruleset(name="tls") { action(type="omfile" file="%s/tls.log" template="RSYSLOG_S
     assert(servers.wait(function() return tonumber(servers.read(dir .. "/tls.port") or "") end, 20),
       "rsyslogd did not start: " .. tostring(servers.read(dir .. "/rsyslogd.out")))
     syslog_port = tonumber(servers.read(dir .. "/tls.port"))
+    -- An HTTPS receiver: socat's TLS listener running a handler that
+    -- appends each request's body to https.ndjson and answers 200.
+    local handler = assert(io.open(dir .. "/handler.sh", "w"))
+    handler:write(([[#!/bin/bash
+len=0
+while IFS= read -r line; do
+  line=${line%%$'\r'}
+  [ -z "$line" ] && break
+  case "${line,,}" in content-length:*) len=${line#*: } ;; esac
+done
+head -c "$len" >>%s/https.ndjson
+printf 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'
+]]):format(dir))
+    handler:close()
+    https_port = servers.free_port()
+    servers.spawn(("socat OPENSSL-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork,cert=%s/server.pem,key=%s/server.key,verify=0 " ..
+      "EXEC:'bash %s/handler.sh'"):format(https_port, dir, dir, dir), dir .. "/socat.pid", dir .. "/socat.out")
+    assert(servers.wait(function()
+      return os.execute(("openssl s_client -connect 127.0.0.1:%d </dev/null >/dev/null 2>&1"):format(https_port)) == 0
+    end, 10), "socat did not start: " .. tostring(servers.read(dir .. "/socat.out")))
     redis_port, redis_tls_port = servers.redis(dir, ("--tls-port %%d --tls-cert-file %s/server.pem " ..
       "--tls-key-file %s/server.key --tls-ca-cert-file %s/ca.pem"):format(dir, dir, dir), 1)
   end)
@@ -111,6 +132,7 @@ ruleset(name="tls") { action(type="omfile" file="%s/tls.log" template="RSYSLOG_S
     servers.kill(dir .. "/rsyslogd.pid")
     servers.kill(dir .. "/rsyslog-spawn.pid")
     servers.kill(dir .. "/redis.pid")
+    servers.kill(dir .. "/socat.pid")
     os.execute("rm -rf " .. dir)
   end)
   after_each(function()
@@ -164,6 +186,25 @@ ruleset(name="tls") { action(type="omfile" file="%s/tls.log" template="RSYSLOG_S
     assert.equal(0, gl:stats().records_sent)
     assert.truthy(any(logs, "wrong.example"), table.concat(logs, "\n"))
     assert.truthy(any(logs, "does not verify"), table.concat(logs, "\n"))
+  end)
+
+  it("an HTTP script over https with GATELOG_CA_FILE: delivered; with another CA: refused, counted", function()
+    setenv{ GATELOG_URL = ("https://localhost:%d/ingest"):format(https_port), GATELOG_CA_FILE = dir .. "/other.pem",
+      GATELOG_GZIP = "off" }
+    local logs = {}
+    gl = new("http-ndjson.lua", logs)
+    local ids = sessions(gl, 3)
+    assert.truthy(servers.run_until(gl, {}, function() return gl:stats().batches_failed >= 1 end, 15))
+    assert.equal(0, gl:stats().records_sent)
+    servers.setenv("GATELOG_CA_FILE", dir .. "/ca.pem")
+    assert(gl:reload())
+    assert.truthy(servers.run_until(gl, {}, function() return gl:stats().records_sent == 3 end, 15),
+      table.concat(logs, "\n"))
+    local got = {}
+    for line in (servers.read(dir .. "/https.ndjson") or ""):gmatch("[^\n]+") do
+      got[#got + 1] = require("cjson").decode(line).sessionId
+    end
+    assert.same(ids, got)
   end)
 
   it("rediss:// to redis-server's tls-port with a client certificate: every record once", function()
