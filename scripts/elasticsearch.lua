@@ -4,10 +4,13 @@
 -- after a retry or a crash, cannot index a record twice, and two gateways'
 -- records never share an _id.
 --
--- Settings (the `settings` table below; environment variables override):
---   url    GATELOG_URL    default http://127.0.0.1:9200/_bulk
---   index  GATELOG_INDEX  default "gatelog" (an index or a data stream)
---   auth   GATELOG_AUTH   the Authorization header, e.g. "ApiKey ..." (default none)
+-- Environment (docs/scripts.md has them all, with the shared ones):
+--   GATELOG_URL    default http://127.0.0.1:9200; a base URL gets /_bulk
+--   GATELOG_INDEX  an index or a data stream (default "gatelog")
+--   GATELOG_GZIP   Content-Encoding: gzip (default off; Elasticsearch accepts it)
+--   GATELOG_AUTH   the Authorization header, e.g. "ApiKey ..." (default none)
+--   GATELOG_CA_FILE, GATELOG_TIMEOUT, GATELOG_HEADERS,
+--   GATELOG_FLUSH_INTERVAL (default 2 s), GATELOG_BATCH_MAX (default 500)
 --
 -- _bulk answers 200 even when items failed: the answer is read item by
 -- item. Created (201) and already there (409, a retry) count as
@@ -17,6 +20,7 @@
 -- drop the batch for good if no item of it was created.
 local core = require "gatelog.core"
 local cjson = require "cjson.safe"
+local env = require "gatelog.env"
 local http = require "gatelog.transport.http"
 
 local function check(res, done)
@@ -43,14 +47,12 @@ local function check(res, done)
   done(true)
 end
 
-local settings = {
-  url = os.getenv("GATELOG_URL") or "http://127.0.0.1:9200/_bulk",
-  auth = os.getenv("GATELOG_AUTH"),
-  codec = "elasticsearch",
-  codec_options = { index = os.getenv("GATELOG_INDEX") or "gatelog" },
-  check = check,
-}
+local settings = env.http{ url = "http://127.0.0.1:9200", path = "/_bulk", gzip = false }
+settings.codec = "elasticsearch"
+settings.codec_options = { index = env.string("GATELOG_INDEX", "gatelog") }
+settings.check = check
 
 return {
+  config = env.core{ flush_interval = 2, batch_max = 500 },
   send = http.new(settings),
 }

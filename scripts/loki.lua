@@ -2,24 +2,24 @@
 -- gzipped. Streams are labelled job="gatelog", host=<this host> and the
 -- record's protocol; the session id goes in structured metadata.
 --
--- Settings (the `settings` table below; environment variables override):
---   url     GATELOG_URL     default http://127.0.0.1:3100/loki/api/v1/push
---   auth    GATELOG_AUTH    the Authorization header (default none)
---   tenant  GATELOG_TENANT  X-Scope-OrgID for a multi-tenant Loki (default none)
+-- Environment (docs/scripts.md has them all, with the shared ones):
+--   GATELOG_URL          default http://127.0.0.1:3100; a base URL gets /loki/api/v1/push
+--   GATELOG_TENANT       X-Scope-OrgID for a multi-tenant Loki (default none)
+--   GATELOG_LOKI_LABELS  more stream labels, key=value,... (default none)
+--   GATELOG_GZIP (default on), GATELOG_AUTH, GATELOG_CA_FILE, GATELOG_TIMEOUT,
+--   GATELOG_HEADERS, GATELOG_FLUSH_INTERVAL (default 2 s), GATELOG_BATCH_MAX (default 500)
 local core = require "gatelog.core"
+local env = require "gatelog.env"
 local http = require "gatelog.transport.http"
 
-local tenant = os.getenv("GATELOG_TENANT")
-
-local settings = {
-  url = os.getenv("GATELOG_URL") or "http://127.0.0.1:3100/loki/api/v1/push",
-  auth = os.getenv("GATELOG_AUTH"),
-  headers = tenant and { ["X-Scope-OrgID"] = tenant } or nil,
-  gzip = true,
-  codec = "loki",
-  codec_options = { labels = { job = "gatelog", host = core.hostname() } },
-}
+local settings = env.http{ url = "http://127.0.0.1:3100", path = "/loki/api/v1/push", gzip = true }
+settings.headers["X-Scope-OrgID"] = env.string("GATELOG_TENANT")
+local labels = { job = "gatelog", host = core.hostname() }
+for k, v in pairs(env.pairs("GATELOG_LOKI_LABELS", {})) do labels[k] = v end
+settings.codec = "loki"
+settings.codec_options = { labels = labels }
 
 return {
+  config = env.core{ flush_interval = 2, batch_max = 500 },
   send = http.new(settings),
 }

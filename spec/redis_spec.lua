@@ -50,15 +50,8 @@ describe("redis streams", function()
 
   setup(function()
     dir = servers.tmpdir()
-    for _ = 1, 5 do -- a port taken meanwhile: try another
-      port = servers.free_port()
-      servers.spawn(("redis-server --port %d --bind 127.0.0.1 --save '' --appendonly no --dir %s"):format(port, dir),
-        dir .. "/redis.pid", dir .. "/redis.out")
-      if servers.wait(function() return cli("PING"):match("PONG") end, 10) then break end
-      servers.kill(dir .. "/redis.pid")
-      port = nil
-    end
-    assert(port, "redis-server did not start: " .. tostring(servers.read(dir .. "/redis.out")))
+    port = servers.redis(dir)
+    assert(servers.wait(function() return cli("PING"):match("PONG") end, 10), "redis-server does not answer")
   end)
   teardown(function()
     servers.kill(dir .. "/redis.pid")

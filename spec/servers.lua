@@ -187,6 +187,24 @@ function M.wait(pred, timeout)
   return true
 end
 
+-- redis-server on loopback with its data in dir: args (a format with
+-- %d for the port, then any more ports it takes from ports()) are added
+-- to its command line. Returns the port, and the others; tries new ports
+-- when one was taken meanwhile.
+function M.redis(dir, args, more_ports)
+  for _ = 1, 5 do
+    local port, extra = M.free_port(), {}
+    for i = 1, more_ports or 0 do extra[i] = M.free_port() end
+    M.spawn(("redis-server --port %d --bind 127.0.0.1 --save '' --appendonly no --dir %s " .. (args or ""))
+      :format(port, dir, unpack(extra)), dir .. "/redis.pid", dir .. "/redis.out")
+    if M.wait(function() return (M.read(dir .. "/redis.out") or ""):find("Ready to accept", 1, true) end, 10) then
+      return port, unpack(extra)
+    end
+    M.kill(dir .. "/redis.pid")
+  end
+  error("redis-server did not start: " .. tostring(M.read(dir .. "/redis.out")))
+end
+
 function M.read(path)
   local f = io.open(path, "rb")
   if not f then return nil end

@@ -432,6 +432,15 @@ GATELOG_EXTERN const char *gatelog_last_error(gatelog_t *gl);
 GATELOG_EXTERN int gatelog_register_sender(gatelog_t *gl, const char *name,
                                            gatelog_send_fn fn, void *data);
 
+/* Check that every host sender the running script's `senders` list names
+ * (a script returns e.g. senders = { "control" } beside send) has been
+ * registered: call it once the host's senders are, so that a script that
+ * would call a missing one fails at start rather than retrying forever.
+ * A reload checks the same on its own. 0, or GATELOG_ECONFIG with the
+ * missing name in gatelog_last_error(gl); UV_EINVAL (NULL),
+ * GATELOG_ECLOSED. */
+GATELOG_EXTERN int gatelog_check_senders(gatelog_t *gl);
+
 /* Answer a send: status 0 means delivered; any other value is a failure
  * described by `err` (may be NULL; copied). Call it exactly once per req,
  * on the loop thread. The script's callback runs on a later turn of the

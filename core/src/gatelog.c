@@ -202,6 +202,12 @@ int gatelog_register_sender(gatelog_t *gl, const char *name, gatelog_send_fn fn,
   return gl_policy_add_sender(gl->policy, s);
 }
 
+int gatelog_check_senders(gatelog_t *gl) {
+  if (gl == NULL) return UV_EINVAL;
+  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
+  return gl_policy_check_senders(gl, gl->policy);
+}
+
 int gatelog_stats(gatelog_t *gl, gatelog_stats_t *out) {
   if (gl == NULL || out == NULL) return UV_EINVAL;
   *out = gl->stats;

@@ -397,6 +397,11 @@ static int l_flush(lua_State *L) {
   return result(L, inst, gatelog_flush(inst->gl));
 }
 
+static int l_check_senders(lua_State *L) {
+  instance *inst = check_open(L);
+  return result(L, inst, gatelog_check_senders(inst->gl));
+}
+
 static int l_reload(lua_State *L) {
   instance *inst = check_open(L);
   return result(L, inst, gatelog_reload(inst->gl));
@@ -558,7 +563,7 @@ __attribute__((visibility("default"))) int luaopen_gatelog(lua_State *L) {
       {"reload", l_reload},       {"run", l_run},           {"stats", l_stats},
       {"close", l_close},         {"last_error", l_last_error},
       {"script_info", l_script_info}, {"expire", l_expire},
-      {"register_sender", l_register_sender}, {NULL, NULL}};
+      {"register_sender", l_register_sender}, {"check_senders", l_check_senders}, {NULL, NULL}};
   luaL_newmetatable(L, INSTANCE_MT);
   lua_newtable(L);
   luaL_register(L, NULL, methods);

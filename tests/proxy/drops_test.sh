@@ -11,14 +11,14 @@ port=$(proxy_port 1)
 
 # Four sessions: their batches are at the sink together, and fail together.
 for _ in 1 2 3 4; do "$PEER" tcp "127.0.0.1:$port" 10 >/dev/null || fail "a client failed"; done
-check "three records are dropped for queue_max_records" wait_for 30 metric_is gatelog_records_dropped 3
-check "the newest is retried and delivered" wait_for 30 metric_is gatelog_records_sent 1
+check "three records are dropped for queue_max_records" wait_for 30 metric_is gatelog_records_dropped_total 3
+check "the newest is retried and delivered" wait_for 30 metric_is gatelog_records_sent_total 1
 check "the drop warning names the limit" \
   grep -q "queue over queue_max_records=1 (records waiting again after a failed send): dropped the" "$TMP/proxy.log"
 check "once the drops stop, their total" \
   wait_for 30 grep -q "dropped 3 records (3 batches) in the last [0-9]* s" "$TMP/proxy.log"
 "$PEER" tcp "127.0.0.1:$port" 10 >/dev/null || fail "a client failed"
-check "a later session is delivered" wait_for 30 metric_is gatelog_records_sent 2
+check "a later session is delivered" wait_for 30 metric_is gatelog_records_sent_total 2
 
 rc=0
 stop_proxy || rc=$?

@@ -25,7 +25,7 @@ PIDS="$PIDS $cpids"
 # Wait until what they sent has been echoed back, so the counts are final.
 check "three connections are open" wait_for 30 metric_is gatelog_tcp_open 3
 check "their bytes have moved both ways" wait_for 30 \
-  metric_is gatelog_proxy_bytes_rx $((total + 3 * $(reply_size 50)))
+  metric_is gatelog_proxy_rx_bytes_total $((total + 3 * $(reply_size 50)))
 
 check "SIGTERM: the proxy exits 0" stop_proxy
 check "it says every record was delivered" grep -q "stopped: 4 records sent, 0 lost" "$TMP/proxy.log"

@@ -32,7 +32,7 @@ for _ in $(seq 60); do
   [ "$now" -gt "$peak" ] && peak=$now
   sleep 0.05
 done
-delivered=$(metric gatelog_proxy_bytes_rx)
+delivered=$(metric gatelog_proxy_rx_bytes_total)
 echo "proxy RSS: $base kB at start, peak $peak kB while stalled (+$((peak - base)) kB); $delivered bytes handed to the client's socket meanwhile"
 check "RSS grew by less than 32 MiB while the client did not read" [ $((peak - base)) -lt $bound_kb ]
 check "the stalled client was not sent everything" [ "$delivered" -lt "$total" ]
@@ -41,7 +41,7 @@ touch "$TMP/go"
 wait "$client" || fail "the client failed"
 check "then the client gets all 200 MiB, intact" \
   [ "$(field "$TMP/client.out" received)" = "$total" -a "$(field "$TMP/client.out" intact)" = yes ]
-check "the session ends" wait_for 30 metric_is gatelog_tcp_ended 1
+check "the session ends" wait_for 30 metric_is gatelog_tcp_ended_total 1
 check "the proxy exits 0" stop_proxy
 check "the record counts 200 MiB received" \
   [ "$(record "$(local_port "$TMP/client.out")" | jq -r .bytesRx)" = "$total" ]

@@ -38,16 +38,16 @@ PIDS="$PIDS $loop"
 check "batches are spooled" wait_for 30 eval '[ "$(metric gatelog_spool_bytes)" -gt 0 ]'
 fill
 check "the disk fills: failed writes are counted" \
-  wait_for 30 eval '[ "$(metric gatelog_spool_write_errors)" -gt 5 ]'
+  wait_for 30 eval '[ "$(metric gatelog_spool_write_errors_total)" -gt 5 ]'
 check "and logged once" \
   [ "$(grep -c "spool: cannot write .* no space left on device; batches are kept in memory only" "$TMP/proxy.log")" = 1 ]
-check "records are still delivered" wait_for 30 eval '[ "$(metric gatelog_records_sent)" -gt 1000 ]'
+check "records are still delivered" wait_for 30 eval '[ "$(metric gatelog_records_sent_total)" -gt 1000 ]'
 rm "$disk/fill"
 check "once there is room, the spool writes again" wait_for 30 grep -q "spool: writing to $disk/spool again" "$TMP/proxy.log"
 kill "$loop"
 wait "$loop" 2>/dev/null || true
 check "everything is delivered" wait_for 30 metric_is gatelog_records_queued 0
-check "nothing was dropped" metric_is gatelog_records_dropped 0
+check "nothing was dropped" metric_is gatelog_records_dropped_total 0
 check "the proxy stops with exit 0" stop_proxy
 spool_checked "a completed session has no record, or has two"
 ok "every completed session is delivered, once"

@@ -29,7 +29,7 @@ done
 check "sessions are written to the spool while the sink is down" \
   wait_for 30 eval '[ "$(metric gatelog_spool_batches)" -ge 5 ]'
 check "two connections are open" wait_for 30 metric_is gatelog_tcp_open 2
-check "failed sends are counted" wait_for 30 eval '[ "$(metric gatelog_batches_failed)" -ge 1 ]'
+check "failed sends are counted" wait_for 30 eval '[ "$(metric gatelog_batches_failed_total)" -ge 1 ]'
 
 second() { "$PROXY" --script "$FIXTURES/spool_sink.lua" --spool "$spool" --listen "tcp:127.0.0.1:0=127.0.0.1:1" 2>&1; }
 out=$(second) && fail "a second proxy started on the same spool"

@@ -28,11 +28,11 @@ for spec in "$@"; do
   cpids="$cpids $!"
 done
 for p in $cpids; do wait "$p" || fail "a UDP client got no reply"; done
-check "three flows were opened" metric_is gatelog_proxy_udp_flows_opened 3
+check "three flows were opened" metric_is gatelog_proxy_udp_flows_opened_total 3
 check "and are open" metric_is gatelog_proxy_udp_flows_active 3
 check "each flow has a socket toward the upstream" [ "$(sockets)" = $((before + 3)) ]
 
-check "the flows end by gatelog's idle timeout" wait_for 30 metric_is gatelog_ended_idle 3
+check "the flows end by gatelog's idle timeout" wait_for 30 metric_is gatelog_ended_idle_total 3
 check "the proxy closes their flows" wait_for 30 metric_is gatelog_proxy_udp_flows_active 0
 check "and their upstream sockets" wait_for 10 sockets_are "$before"
 check "records are delivered" wait_for 30 records_are 3

@@ -16,6 +16,7 @@ void px_usage(FILE *out) {
       "                     [--metrics HOST:PORT] [--drain SECONDS]\n"
       "                     [--connect-timeout SECONDS] [--log-level LEVEL]\n"
       "                     [--lua-path TEMPLATES] [--spool DIR [--spool-max-bytes N]]\n"
+      "                     [--sender NAME=URL | --sender NAME=file:PATH]...\n"
       "\n"
       "A TCP and UDP forwarder that logs every session through gatelog.\n"
       "\n"
@@ -34,6 +35,12 @@ void px_usage(FILE *out) {
       "                          nothing; what is left is sent at the next start\n"
       "  --spool-max-bytes N     disk the spool may use (default 1 GiB); past it the\n"
       "                          oldest batches are dropped\n"
+      "  --sender NAME=URL       a host sender NAME for the script (scripts/newt.lua\n"
+      "                          calls \"control\"): each payload POSTed to URL (http or\n"
+      "                          https) in the reference's control-plane message\n"
+      "                          {\"type\":\"newt/access-log\",\"data\":{\"compressed\":...}}\n"
+      "  --sender NAME=file:PATH the same message appended to PATH, a line each\n"
+      "                          (a script that calls a sender not given fails at start)\n"
       "  --help, --version\n"
       "\n"
       "Signals: SIGHUP reloads the script; SIGTERM and SIGINT stop accepting, end\n"
@@ -182,6 +189,34 @@ static int parse_listen(const char *s, px_listen_spec *spec, char *err, size_t e
   return 0;
 }
 
+/* NAME=URL (http:// or https://) or NAME=file:PATH; a name once. */
+static int parse_sender(const char *v, const px_options *opt, px_sender_spec *s, char *err,
+                        size_t errlen) {
+  static const char *want = "want NAME=http(s)://... or NAME=file:PATH";
+  memset(s, 0, sizeof(*s));
+  const char *eq = strchr(v, '=');
+  size_t n = eq ? (size_t)(eq - v) : 0;
+  if (n == 0 || n >= sizeof(s->name)) return fail(err, errlen, "--sender '%s': %s", v, want);
+  for (size_t i = 0; i < n; i++)
+    if (!(v[i] == '_' || v[i] == '-' || (v[i] >= 'a' && v[i] <= 'z') ||
+          (v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= '0' && v[i] <= '9')))
+      return fail(err, errlen, "--sender '%s': NAME is letters, digits, '_' and '-'", v);
+  memcpy(s->name, v, n);
+  for (int i = 0; i < opt->nsenders; i++)
+    if (strcmp(opt->senders[i].name, s->name) == 0)
+      return fail(err, errlen, "--sender %s is given twice", s->name);
+  const char *t = eq + 1;
+  if (strncmp(t, "file:", 5) == 0 && t[5] != '\0') {
+    s->is_file = 1;
+    s->target = t + 5;
+  } else if ((strncmp(t, "http://", 7) == 0 && t[7]) || (strncmp(t, "https://", 8) == 0 && t[8])) {
+    s->target = t;
+  } else {
+    return fail(err, errlen, "--sender '%s': %s", v, want);
+  }
+  return 0;
+}
+
 static int seconds(const char *name, const char *v, double max, uint64_t *ms, char *err,
                    size_t errlen) {
   char *end;
@@ -242,6 +277,12 @@ int px_parse_args(int argc, char **argv, px_options *opt, char *err, size_t errl
       opt->listens = l;
       if (parse_listen(v, &l[opt->nlistens], err, errlen)) return -1;
       opt->nlistens++;
+    } else if (strcmp(name, "--sender") == 0) {
+      px_sender_spec *l = realloc(opt->senders, sizeof(*l) * (size_t)(opt->nsenders + 1));
+      if (l == NULL) return fail(err, errlen, "out of memory");
+      opt->senders = l;
+      if (parse_sender(v, opt, &l[opt->nsenders], err, errlen)) return -1;
+      opt->nsenders++;
     } else if (strcmp(name, "--metrics") == 0) {
       char host[PX_HOST_MAX];
       int port;
@@ -285,4 +326,6 @@ int px_parse_args(int argc, char **argv, px_options *opt, char *err, size_t errl
 void px_free_args(px_options *opt) {
   free(opt->listens);
   opt->listens = NULL;
+  free(opt->senders);
+  opt->senders = NULL;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <curl/curl.h>
 
 #include "proxy.h"
 #include "tool.h"
@@ -117,6 +118,23 @@ static int bad_input(const char *msg) {
   return 2;
 }
 
+static void on_undone(gatelog_t *gl, void *data) {
+  (void)gl;
+  ((proxy *)data)->gl = NULL;
+}
+
+/* Bad input found once gatelog is up (a sender the script calls is not
+ * given): close what was opened, nothing having run, before exiting. */
+static void undo_start(proxy *p) {
+  px_tcp_close(p);
+  px_udp_close(p);
+  px_metrics_close(p);
+  gatelog_close(p->gl, 0, on_undone, p);
+  uv_run(p->loop, UV_RUN_DEFAULT);
+  uv_loop_close(p->loop);
+  px_free_args(&p->opt);
+}
+
 static void on_session_end(void *data, const gatelog_end_info_t *info) {
   px_udp_session_ended(data, info);
 }
@@ -130,6 +148,7 @@ int main(int argc, char **argv) {
   /* A peer that closes while we write must be an error code, not a
    * signal that ends the process. */
   signal(SIGPIPE, SIG_IGN);
+  curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: --sender's requests */
 
   p->loop = uv_default_loop();
   p->loop->data = p;
@@ -156,6 +175,11 @@ int main(int argc, char **argv) {
   if (gatelog_new(p->loop, &o, &p->gl) != 0) {
     tool_exit_notice(NULL);
     snprintf(err, sizeof(err), "%s", gatelog_last_error(NULL));
+    return bad_input(err);
+  }
+  if (px_senders_start(p, err, sizeof(err)) != 0) {
+    tool_exit_notice(NULL);
+    undo_start(p);
     return bad_input(err);
   }
 

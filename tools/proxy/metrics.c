@@ -14,82 +14,86 @@
 #define REQUEST_MAX 8192
 #define CLIENT_TIMEOUT_MS 10000
 
+/* Names follow Prometheus's conventions: counters end in _total, a unit
+ * is in the name in base units (_bytes, _seconds). */
 typedef struct metric {
   const char *name;
   size_t offset;
   int counter; /* else a gauge */
   const char *help;
+  int ms;      /* the field counts milliseconds: shown in seconds */
 } metric;
 
-#define C(f, h) {#f, offsetof(gatelog_stats_t, f), 1, h}
-#define G(f, h) {#f, offsetof(gatelog_stats_t, f), 0, h}
+#define C(f, n, h) {n, offsetof(gatelog_stats_t, f), 1, h, 0}
+#define G(f, n, h) {n, offsetof(gatelog_stats_t, f), 0, h, 0}
 static const metric gatelog_metrics[] = {
-    C(tcp_started, "TCP sessions started."),
-    C(tcp_ended, "TCP sessions ended."),
-    C(udp_started, "UDP sessions started."),
-    C(udp_ended, "UDP sessions ended."),
-    G(tcp_open, "TCP sessions open now."),
-    G(udp_open, "UDP sessions open now."),
-    C(ended_closed, "Sessions ended by the gateway."),
-    C(ended_idle, "UDP sessions ended by the idle timeout."),
-    C(ended_shutdown, "Sessions ended by the close."),
-    C(records_kept, "Records the filter kept."),
-    C(records_filtered, "Records the filter dropped."),
-    C(script_errors, "Errors raised by filter, enrich or send."),
-    C(filter_errors, "Errors raised by filter."),
-    C(enrich_errors, "Errors raised by enrich."),
-    C(send_errors, "Errors raised by send."),
-    C(batches_sealed, "Batches sealed."),
-    C(batches_sent, "Batches acknowledged."),
-    C(batches_failed, "Sends that failed."),
-    C(batches_retried, "Sends of a batch after its first."),
-    C(batches_dropped, "Batches dropped for room (queue_max_records, queue_max_bytes)."),
-    C(records_sent, "Records in acknowledged batches."),
-    C(records_dropped, "Records dropped for room (queue_max_records, queue_max_bytes)."),
-    C(bytes_json, "JSON bytes of sealed batches."),
-    C(bytes_compressed, "Compressed bytes of sealed batches."),
-    G(records_queued, "Records held, not yet acknowledged."),
-    G(batches_queued, "Batches held, not yet acknowledged."),
-    G(batches_inflight, "Batches handed to send, awaiting done."),
-    G(bytes_queued, "Bytes of batches held, against queue_max_bytes."),
-    G(records_retrying, "Records waiting again after a failed send, against queue_max_records."),
-    G(retry_wait_ms, "Wait before the next retry of a failing sink, in ms; 0 when sends succeed."),
-    C(batches_rejected, "Batches the sink refused for good."),
-    C(records_rejected, "Records in batches the sink refused for good."),
-    C(lost_on_close, "Records not delivered by the close deadline."),
-    C(done_ignored, "Late or repeated done calls."),
-    C(callback_errors, "Errors raised by callbacks of core functions."),
-    C(budget_exceeded, "Script calls stopped by the time budget."),
-    C(memory_exceeded, "Script calls stopped by the memory budget."),
-    C(records_dropped_on_error, "Records dropped by on_script_error = drop."),
-    C(sends_timed_out, "Sends not answered within the send timeout."),
-    C(sends_raised_after_io, "Sends that raised after starting I/O (left to their done)."),
-    C(reloads, "Successful reloads."),
-    C(reload_failures, "Failed reloads."),
-    G(script_memory, "Bytes of Lua heap of the running script."),
-    G(script_states, "Lua states alive."),
-    G(spool_bytes, "Bytes of the spool's files."),
-    G(spool_batches, "Batches in the spool, not done."),
-    C(batches_recovered, "Batches a previous run left in the spool."),
-    C(records_recovered, "Records in those batches."),
-    C(spool_corrupt, "Damaged spool entries or files skipped."),
-    C(spool_write_errors, "Batches and marks the spool failed to write."),
+    C(tcp_started, "tcp_started_total", "TCP sessions started."),
+    C(tcp_ended, "tcp_ended_total", "TCP sessions ended."),
+    C(udp_started, "udp_started_total", "UDP sessions started."),
+    C(udp_ended, "udp_ended_total", "UDP sessions ended."),
+    G(tcp_open, "tcp_open", "TCP sessions open now."),
+    G(udp_open, "udp_open", "UDP sessions open now."),
+    C(ended_closed, "ended_closed_total", "Sessions ended by the gateway."),
+    C(ended_idle, "ended_idle_total", "UDP sessions ended by the idle timeout."),
+    C(ended_shutdown, "ended_shutdown_total", "Sessions ended by the close."),
+    C(records_kept, "records_kept_total", "Records the filter kept."),
+    C(records_filtered, "records_filtered_total", "Records the filter dropped."),
+    C(script_errors, "script_errors_total", "Errors raised by filter, enrich or send."),
+    C(filter_errors, "filter_errors_total", "Errors raised by filter."),
+    C(enrich_errors, "enrich_errors_total", "Errors raised by enrich."),
+    C(send_errors, "send_errors_total", "Errors raised by send."),
+    C(batches_sealed, "batches_sealed_total", "Batches sealed."),
+    C(batches_sent, "batches_sent_total", "Batches acknowledged."),
+    C(batches_failed, "batches_failed_total", "Sends that failed."),
+    C(batches_retried, "batches_retried_total", "Sends of a batch after its first."),
+    C(batches_dropped, "batches_dropped_total", "Batches dropped for room (queue_max_records, queue_max_bytes)."),
+    C(records_sent, "records_sent_total", "Records in acknowledged batches."),
+    C(records_dropped, "records_dropped_total", "Records dropped for room (queue_max_records, queue_max_bytes)."),
+    C(bytes_json, "json_bytes_total", "JSON bytes of sealed batches."),
+    C(bytes_compressed, "compressed_bytes_total", "Compressed bytes of sealed batches."),
+    G(records_queued, "records_queued", "Records held, not yet acknowledged."),
+    G(batches_queued, "batches_queued", "Batches held, not yet acknowledged."),
+    G(batches_inflight, "batches_inflight", "Batches handed to send, awaiting done."),
+    G(bytes_queued, "queued_bytes", "Bytes of batches held, against queue_max_bytes."),
+    G(records_retrying, "records_retrying", "Records waiting again after a failed send, against queue_max_records."),
+    {"retry_wait_seconds", offsetof(gatelog_stats_t, retry_wait_ms), 0,
+     "Wait before the next retry of a failing sink; 0 when sends succeed.", 1},
+    C(batches_rejected, "batches_rejected_total", "Batches the sink refused for good."),
+    C(records_rejected, "records_rejected_total", "Records in batches the sink refused for good."),
+    C(lost_on_close, "lost_on_close_total", "Records not delivered by the close deadline."),
+    C(done_ignored, "done_ignored_total", "Late or repeated done calls."),
+    C(callback_errors, "callback_errors_total", "Errors raised by callbacks of core functions."),
+    C(budget_exceeded, "budget_exceeded_total", "Script calls stopped by the time budget."),
+    C(memory_exceeded, "memory_exceeded_total", "Script calls stopped by the memory budget."),
+    C(records_dropped_on_error, "records_dropped_on_error_total", "Records dropped by on_script_error = drop."),
+    C(sends_timed_out, "sends_timed_out_total", "Sends not answered within the send timeout."),
+    C(sends_raised_after_io, "sends_raised_after_io_total", "Sends that raised after starting I/O (left to their done)."),
+    C(reloads, "reloads_total", "Successful reloads."),
+    C(reload_failures, "reload_failures_total", "Failed reloads."),
+    G(script_memory, "script_memory_bytes", "Bytes of Lua heap of the running script."),
+    G(script_states, "script_states", "Lua states alive."),
+    G(spool_bytes, "spool_bytes", "Bytes of the spool's files."),
+    G(spool_batches, "spool_batches", "Batches in the spool, not done."),
+    C(batches_recovered, "batches_recovered_total", "Batches a previous run left in the spool."),
+    C(records_recovered, "records_recovered_total", "Records in those batches."),
+    C(spool_corrupt, "spool_corrupt_total", "Damaged spool entries or files skipped."),
+    C(spool_write_errors, "spool_write_errors_total", "Batches and marks the spool failed to write."),
 };
 #undef C
 #undef G
 
-#define P(f, c, h) {#f, offsetof(px_counters, f), c, h}
+#define P(f, n, c, h) {n, offsetof(px_counters, f), c, h, 0}
 static const metric proxy_metrics[] = {
-    P(tcp_accepted, 1, "TCP connections accepted."),
-    P(tcp_active, 0, "TCP connections open now."),
-    P(udp_flows_opened, 1, "UDP flows opened."),
-    P(udp_flows_active, 0, "UDP flows open now."),
-    P(bytes_tx, 1, "Bytes delivered from clients to upstreams."),
-    P(bytes_rx, 1, "Bytes delivered from upstreams to clients."),
-    P(upstream_refused, 1, "Upstream connections refused."),
-    P(upstream_timeouts, 1, "Upstream connections timed out."),
-    P(upstream_errors, 1, "Other upstream failures."),
-    P(udp_dropped, 1, "Datagrams dropped because a send queue was full."),
+    P(tcp_accepted, "tcp_accepted_total", 1, "TCP connections accepted."),
+    P(tcp_active, "tcp_active", 0, "TCP connections open now."),
+    P(udp_flows_opened, "udp_flows_opened_total", 1, "UDP flows opened."),
+    P(udp_flows_active, "udp_flows_active", 0, "UDP flows open now."),
+    P(bytes_tx, "tx_bytes_total", 1, "Bytes delivered from clients to upstreams."),
+    P(bytes_rx, "rx_bytes_total", 1, "Bytes delivered from upstreams to clients."),
+    P(upstream_refused, "upstream_refused_total", 1, "Upstream connections refused."),
+    P(upstream_timeouts, "upstream_timeouts_total", 1, "Upstream connections timed out."),
+    P(upstream_errors, "upstream_errors_total", 1, "Other upstream failures."),
+    P(udp_dropped, "udp_dropped_total", 1, "Datagrams dropped because a send queue was full."),
 };
 #undef P
 
@@ -123,8 +127,10 @@ static void add_metrics(buf *b, const char *prefix, const metric *m, size_t n, c
   for (size_t i = 0; i < n; i++) {
     uint64_t v;
     memcpy(&v, (const char *)base + m[i].offset, sizeof(v));
-    add(b, "# HELP %s%s %s\n# TYPE %s%s %s\n%s%s %llu\n", prefix, m[i].name, m[i].help, prefix,
-        m[i].name, m[i].counter ? "counter" : "gauge", prefix, m[i].name, (unsigned long long)v);
+    add(b, "# HELP %s%s %s\n# TYPE %s%s %s\n", prefix, m[i].name, m[i].help, prefix, m[i].name,
+        m[i].counter ? "counter" : "gauge");
+    if (m[i].ms) add(b, "%s%s %.3f\n", prefix, m[i].name, (double)v / 1000);
+    else add(b, "%s%s %llu\n", prefix, m[i].name, (unsigned long long)v);
   }
 }
 
@@ -144,8 +150,12 @@ static void exposition(proxy *p, buf *b) {
   gatelog_stats(p->gl, &st);
   add_metrics(b, "gatelog_", gatelog_metrics, sizeof(gatelog_metrics) / sizeof(gatelog_metrics[0]),
               &st);
-  add(b, "# HELP gatelog_script_loaded_seconds When the running script was loaded.\n"
-         "# TYPE gatelog_script_loaded_seconds gauge\ngatelog_script_loaded_seconds %.3f\n",
+  add(b, "# HELP gatelog_build_info The gatelog that runs.\n# TYPE gatelog_build_info gauge\n"
+         "gatelog_build_info{version=\"%d.%d.%d\"} 1\n",
+      GATELOG_VERSION_MAJOR, GATELOG_VERSION_MINOR, GATELOG_VERSION_PATCH);
+  add(b, "# HELP gatelog_script_loaded_timestamp_seconds When the running script was loaded.\n"
+         "# TYPE gatelog_script_loaded_timestamp_seconds gauge\n"
+         "gatelog_script_loaded_timestamp_seconds %.3f\n",
       st.script_loaded_ns / 1e9);
   if (gatelog_script_info(p->gl, &info) == 0) {
     add(b, "# HELP gatelog_script_info The running script.\n# TYPE gatelog_script_info gauge\n"

@@ -30,11 +30,21 @@ typedef struct px_listen_spec {
   struct sockaddr_storage upstream; /* resolved upstream */
 } px_listen_spec;
 
+/* --sender NAME=URL or NAME=file:PATH */
+typedef struct px_sender_spec {
+  char name[64];
+  const char *target; /* the URL, or the file's path */
+  int is_file;
+  struct proxy *p;    /* set when registered */
+} px_sender_spec;
+
 typedef struct px_options {
   const char *script;
   const char *lua_path;
   px_listen_spec *listens;
   int nlistens;
+  px_sender_spec *senders;
+  int nsenders;
   const char *metrics; /* HOST:PORT or NULL */
   struct sockaddr_storage metrics_addr;
   const char *spool;          /* --spool DIR or NULL */
@@ -97,6 +107,10 @@ void px_udp_close(proxy *p);
 /* gatelog's on_end: a UDP session gatelog ended closes its flow. */
 void px_udp_session_ended(proxy *p, const gatelog_end_info_t *info);
 int px_metrics_bind(proxy *p, char *err, size_t errlen);
+/* senders.c: register the --sender senders with gatelog, then check that
+ * the script calls no other (gatelog_check_senders): 0, or an error with
+ * a one-line message in err. */
+int px_senders_start(proxy *p, char *err, size_t errlen);
 void px_metrics_close(proxy *p);
 
 #endif

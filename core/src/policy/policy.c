@@ -44,6 +44,51 @@ static int take_function(gl_policy *p, int idx, int fn, int required) {
   return 0;
 }
 
+/* The script's `senders` list (optional): the host senders it calls,
+ * kept for gatelog_check_senders. Raw reads, as for the functions. */
+static int take_senders(gl_policy *p, int idx) {
+  lua_State *L = p->rt.L;
+  size_t used = 0;
+  int bad = 0;
+  lua_pushliteral(L, "senders");
+  lua_rawget(L, idx);
+  if (!lua_isnil(L, -1) && !lua_istable(L, -1)) bad = 1;
+  for (int i = 1; !bad && !lua_isnil(L, -1); i++) {
+    lua_rawgeti(L, -1, i);
+    size_t len = 0;
+    const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    if (name == NULL) {
+      bad = !lua_isnil(L, -1);
+      lua_pop(L, 1);
+      break;
+    }
+    if (len == 0 || strlen(name) != len || used + len + 2 > sizeof(p->needs_senders)) bad = 1;
+    else memcpy(p->needs_senders + used, name, len + 1);
+    used += len + 1;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  if (bad) {
+    gl_set_error(p->rt.gl, "%s: 'senders' must be a list of host sender names (%zu bytes at most)",
+                 p->rt.path, sizeof(p->needs_senders) - 2);
+    return GATELOG_ESCRIPT;
+  }
+  return 0;
+}
+
+int gl_policy_check_senders(gatelog_t *gl, const gl_policy *p) {
+  for (const char *name = p->needs_senders; *name; name += strlen(name) + 1) {
+    const gl_sender *s = gl->senders;
+    while (s && strcmp(s->name, name) != 0) s = s->next;
+    if (s == NULL) {
+      gl_set_error(gl, "%s calls the host sender '%s', which this host has not registered",
+                   p->rt.path, name);
+      return GATELOG_ECONFIG;
+    }
+  }
+  return 0;
+}
+
 static int run_record(gl_policy *p, gl_record *r, gl_extras *x, int synthetic);
 static void make_record_call(gl_policy *p);
 
@@ -106,7 +151,7 @@ int gl_policy_load(gatelog_t *gl, const char *path, gl_config *cfg, gl_policy **
   int t = lua_gettop(L);
   if ((err = take_function(p, t, GL_FN_SEND, 1)) ||
       (err = take_function(p, t, GL_FN_FILTER, 0)) ||
-      (err = take_function(p, t, GL_FN_ENRICH, 0)))
+      (err = take_function(p, t, GL_FN_ENRICH, 0)) || (err = take_senders(p, t)))
     goto fail;
   if ((err = gl_config_apply_table(L, t, cfg, gl))) {
     char why[sizeof(gl->last_error)];

@@ -44,6 +44,10 @@ struct gl_policy {
   gl_ratelimit rl[GL_FN_COUNT];
   char sha256[65];             /* of the source it was loaded from */
   uint64_t loaded_ns;
+  /* The host senders the script's `senders` list names, each ending in
+   * NUL, an empty name last: what gatelog_check_senders holds the host's
+   * registrations to. */
+  char needs_senders[512];
 };
 
 /* Create a state, run the script at `path`, check what it returns, apply
@@ -51,6 +55,10 @@ struct gl_policy {
  * synthetic record. On failure returns GATELOG_ESCRIPT or GATELOG_ECONFIG
  * with the reason in gl's last error, and frees all. */
 int gl_policy_load(gatelog_t *gl, const char *path, gl_config *cfg, gl_policy **out);
+
+/* 0 if the host registered every sender p's `senders` list names; else
+ * GATELOG_ECONFIG, the first missing one named in gl's last error. */
+int gl_policy_check_senders(gatelog_t *gl, const gl_policy *p);
 
 static inline void gl_policy_ref(gl_policy *p) { gl_rt_ref(&p->rt); }
 /* Drop a reference; the last one closes the state. */

@@ -41,6 +41,7 @@ int gatelog_reload(gatelog_t *gl) {
   int err = gl_policy_load(gl, gl->script_path, &cfg, &next);
   if (err == 0) err = gl_config_check(gl, &cfg, gl->script_path);
   if (err == 0) err = check_live(gl, &cfg);
+  if (err == 0) err = gl_policy_check_senders(gl, next);
   if (err) {
     if (next) gl_policy_unref(next);
     gl->stats.reload_failures++;

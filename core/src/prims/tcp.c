@@ -11,7 +11,16 @@
  * 10 s) passes. An open connection holds no policy reference of its own:
  * when its policy's state is closed (an old script after a reload, once
  * its sends are answered) the connection is closed with it. A connect or
- * write in progress does hold one, so its callback always runs. */
+ * write in progress does hold one, so its callback always runs.
+ *
+ * With { tls = {...} } (prims/tls.h has the settings) the connection is
+ * TLS: once TCP connects, the context is made on the thread pool (it
+ * reads the CA and certificate files), the handshake runs over memory
+ * BIOs on this loop, and cb gets the connection when it completed, or
+ * (nil, "TLS: ...") saying why not (a certificate that does not verify,
+ * a name that does not match) within the same timeout. Reading then runs
+ * all along (TLS has its own messages); plaintext with no read callback
+ * set is dropped. */
 #include <lauxlib.h>
 #include <math.h>
 #include <stdio.h>
@@ -20,6 +29,7 @@
 
 #include "prims/io.h"
 #include "prims/pool.h"
+#include "prims/tls.h"
 #include "runtime/runtime.h"
 
 #define CONN_MT "gatelog.tcp"
@@ -45,6 +55,16 @@ typedef struct conn {
                                 until it ran */
   struct conn **ud;          /* the Lua object's pointer to us */
   char *rbuf;
+  /* TLS, when asked for */
+  gl_tls_conf *tls_conf;
+  gl_tls_ctx *tls_ctx;       /* made on the pool */
+  gl_tls *tls;               /* the session, from the handshake on */
+  uv_work_t ctx_work;
+  gl_pool_job ctx_job;
+  int ctx_pending;           /* the context job is queued or running */
+  char *pbuf;                /* plaintext read */
+  char host[256];            /* the name connected to: TLS verifies it */
+  char tls_err[512];
 } conn;
 
 typedef struct write_req {
@@ -58,7 +78,11 @@ typedef struct write_req {
 static void release(conn *c) {
   if (--c->holds > 0) return;
   if (c->addrs) uv_freeaddrinfo(c->addrs);
+  gl_tls_free(c->tls);
+  if (c->tls_ctx) gl_tls_ctx_free(c->tls_ctx);
+  gl_tls_conf_free(c->tls_conf);
   free(c->rbuf);
+  free(c->pbuf);
   free(c);
 }
 
@@ -100,6 +124,13 @@ static void shut(conn *c) {
     c->holds--; /* the handles still hold it */
     gl_schedule_pump(c->io.gl);
   }
+  if (c->ctx_pending && gl_pool_cancel(c->io.gl, &c->ctx_job)) {
+    /* The TLS context job never started: nothing will complete it. */
+    c->ctx_pending = 0;
+    gl_work_end(c->io.gl);
+    c->holds--;
+    gl_schedule_pump(c->io.gl);
+  }
   c->state = CLOSED;
   gl_io_untrack(&c->io);
   /* Closing already when a failed connect makes way for the next address. */
@@ -110,9 +141,10 @@ static void shut(conn *c) {
   gl_io_refs_release(&c->refs);
 }
 
-/* The connect ended: hand the script its connection or the error. The
- * connect's policy reference is dropped last. */
-static void connect_finished(conn *c, int err) {
+/* The connect ended: hand the script its connection or the error (why,
+ * if set, says it in words: a TLS failure). The connect's policy
+ * reference is dropped last. */
+static void connect_ended(conn *c, int err, const char *why) {
   lua_State *L = gl_io_refs_target(&c->connect);
   uv_timer_stop(&c->timer);
   if (err == 0) {
@@ -120,17 +152,27 @@ static void connect_finished(conn *c, int err) {
     if (L) lua_rawgeti(L, LUA_REGISTRYINDEX, c->refs.self_ref);
   } else {
     shut(c);
-    if (L) gl_io_push_error(L, err);
+    if (L && why) {
+      lua_pushnil(L);
+      lua_pushstring(L, why);
+    } else if (L) {
+      gl_io_push_error(L, err);
+    }
   }
   gl_io_refs_call(&c->connect, err ? 2 : 1, 0);
   gl_io_refs_release(&c->connect);
 }
 
+static void connect_finished(conn *c, int err) { connect_ended(c, err, NULL); }
+
+static void tls_start(conn *c);
+
 static void on_connect(uv_connect_t *req, int status) {
   conn *c = req->data;
   if (c->state != CONNECTING) return; /* closed or timed out meanwhile */
   if (status == 0) {
-    connect_finished(c, 0);
+    if (c->tls_conf) tls_start(c);
+    else connect_finished(c, 0);
     return;
   }
   c->last_err = status;
@@ -150,18 +192,26 @@ static void try_next(conn *c) {
   connect_finished(c, c->last_err ? c->last_err : UV_EADDRNOTAVAIL);
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
-  conn *c = req->data;
+/* A pool job of c's (a resolution, a TLS context) ended: 1 if the
+ * connect goes on (c still in state), else 0 (c was closed meanwhile and
+ * is released). */
+static int job_ended(conn *c, int state) {
   gatelog_t *gl = c->io.gl;
-  gl_resolve_done(gl, &c->resolve);
   gl_work_end(gl);
-  c->addrs = res;
-  if (c->state != RESOLVING) {
+  if (c->state != state) {
     release(c);
     gl_schedule_pump(gl);
-    return;
+    return 0;
   }
   c->holds--; /* the handles still hold it */
+  return 1;
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  conn *c = req->data;
+  gl_resolve_done(c->io.gl, &c->resolve);
+  c->addrs = res;
+  if (!job_ended(c, RESOLVING)) return;
   if (status) {
     connect_finished(c, status);
     return;
@@ -206,16 +256,28 @@ static int core_connect(lua_State *L) {
     lua_pop(L, 1);
   }
   gl_io_check_usable(L, p);
+  gl_tls_conf *tls = NULL;
+  if (!lua_isnoneornil(L, 4)) {
+    lua_getfield(L, 4, "tls");
+    tls = gl_tls_conf_from_lua(L, lua_gettop(L)); /* raises on a bad field */
+    lua_pop(L, 1);
+  }
   gatelog_t *gl = p->gl;
   conn **ud = lua_newuserdata(L, sizeof(*ud));
   *ud = NULL;
   luaL_getmetatable(L, CONN_MT);
   lua_setmetatable(L, -2);
   conn *c = calloc(1, sizeof(*c));
-  if (c == NULL) return luaL_error(L, "out of memory");
+  if (c == NULL) {
+    gl_tls_conf_free(tls);
+    return luaL_error(L, "out of memory");
+  }
+  c->tls_conf = tls;
+  snprintf(c->host, sizeof(c->host), "%s", host);
   c->resolve.gai.data = c;
   int err = gl_resolve_start(gl, &c->resolve, host, port, SOCK_STREAM, on_resolved);
   if (err) {
+    gl_tls_conf_free(tls);
     free(c);
     return luaL_error(L, "tcp.connect: %s", uv_strerror(err));
   }
@@ -250,12 +312,200 @@ static void on_written(uv_write_t *req, int status) {
   free_write(w);
 }
 
+
+/* Write len bytes of w (its data, gl and len set). With L (a script's
+ * write) its callback, at 3 on L, answers it, holding the policy until
+ * then; without, nobody hears of it (TLS's own messages). */
+static void start_write(conn *c, write_req *w, size_t len, lua_State *L) {
+  gl_io_refs_init(&w->refs, c->refs.policy, L != NULL);
+  if (L) gl_io_refs_set_cb(&w->refs, L, 3);
+  w->req.data = w;
+  uv_buf_t buf = uv_buf_init(w->data, (unsigned)len);
+  int err = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written);
+  if (err) {
+    /* The connection broke (EPIPE after the peer reset it): say so on a
+     * later turn, as an asynchronous failure would. */
+    char why[256];
+    gl_io_strerror(err, why, sizeof(why));
+    if (L) gl_io_defer_error(&w->refs, why); /* out of memory: no callback then */
+    gl_io_refs_release(&w->refs);             /* what the deferral did not take */
+    free_write(w);
+  }
+}
+
+/* ---- TLS ------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+/* Write the ciphertext the session has waiting. With L (a script's
+ * write, its callback at 3) the write's callback answers for it; without,
+ * it is the session's own (handshake, alerts, tickets), answered to none.
+ * Returns 0 (a write from Lua: nothing to return). */
+static int tls_send(lua_State *L, conn *c) {
+  size_t len = gl_tls_pending(c->tls);
+  if (len == 0 && L == NULL) return 0;
+  if (L && gl_io_hold(c->io.gl, len) != 0) return luaL_error(L, "not enough memory for I/O in flight");
+  write_req *w = malloc(sizeof(*w) + len);
+  if (w == NULL) {
+    if (L) gl_io_unhold(c->io.gl, len);
+    if (L) return luaL_error(L, "out of memory");
+    return 0; /* the handshake stalls and times out, saying so */
+  }
+  w->gl = c->io.gl;
+  w->len = L ? len : 0;
+  start_write(c, w, gl_tls_take(c->tls, w->data, len), L);
+  return 0;
+}
+
+/* The connect fails with why (kept in the connection: it may be
+ * tls_err already). */
+static void tls_failed(conn *c, const char *why) {
+  if (why != c->tls_err) {
+    size_t n = strlen(why);
+    if (n >= sizeof(c->tls_err)) n = sizeof(c->tls_err) - 1;
+    memcpy(c->tls_err, why, n);
+    c->tls_err[n] = '\0';
+  }
+  connect_ended(c, UV_EPROTO, c->tls_err);
+}
+
+/* One step of the handshake, after the session was made or the peer
+ * answered. */
+static void tls_step(conn *c) {
+  char why[256];
+  int rc = gl_tls_handshake(c->tls, why, sizeof(why));
+  tls_send(NULL, c);
+  if (rc < 0) tls_failed(c, why);
+  else if (rc == 1) connect_finished(c, 0);
+}
+
+static void ctx_work(uv_work_t *w) {
+  conn *c = w->data;
+  c->tls_ctx = gl_tls_ctx_new(c->tls_conf, c->tls_err, sizeof(c->tls_err));
+}
+
+static void ctx_done(uv_work_t *w, int status) {
+  conn *c = w->data;
+  gl_pool_done(c->io.gl, &c->ctx_job);
+  c->ctx_pending = 0;
+  if (!job_ended(c, CONNECTING)) return; /* closed or timed out meanwhile */
+  if (status) {
+    connect_finished(c, status);
+    return;
+  }
+  if (c->tls_ctx == NULL) {
+    tls_failed(c, c->tls_err);
+    return;
+  }
+  char why[256];
+  c->tls = gl_tls_new(c->tls_ctx, c->tls_conf, c->host, why, sizeof(why));
+  if (c->tls == NULL) {
+    tls_failed(c, why);
+    return;
+  }
+  int err = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  if (err) {
+    connect_finished(c, err);
+    return;
+  }
+  tls_step(c);
+}
+
+static int ctx_start(gl_pool_job *job) {
+  conn *c = GL_CONTAINER(job, conn, ctx_job);
+  return uv_queue_work(c->io.gl->loop, &c->ctx_work, ctx_work, ctx_done);
+}
+
+static void ctx_failed(gl_pool_job *job, int err) {
+  conn *c = GL_CONTAINER(job, conn, ctx_job);
+  ctx_done(&c->ctx_work, err);
+}
+
+/* TCP connected: make the context on the pool, then shake hands. */
+static void tls_start(conn *c) {
+  gatelog_t *gl = c->io.gl;
+  c->ctx_work.data = c;
+  c->ctx_job.start = ctx_start;
+  c->ctx_job.failed = ctx_failed;
+  c->holds++;
+  c->ctx_pending = 1;
+  gl_work_begin(gl);
+  int err = gl_pool_submit(gl, &c->ctx_job);
+  if (err) {
+    c->ctx_pending = 0;
+    gl_work_end(gl);
+    c->holds--;
+    connect_finished(c, err);
+  }
+}
+
+/* The read callback gets (nil, why) and reading ends. */
+static void end_reading(conn *c, const char *why) {
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  lua_State *L = gl_io_refs_target(&c->refs);
+  if (L == NULL) return;
+  lua_pushnil(L);
+  lua_pushstring(L, why);
+  gl_io_refs_call(&c->refs, 2, 0);
+}
+
+static void tls_on_read(conn *c, ssize_t nread) {
+  char why[256];
+  if (c->state == CLOSED) return;
+  if (nread < 0) {
+    if (nread == UV_EOF) snprintf(why, sizeof(why), "EOF");
+    else gl_io_strerror((int)nread, why, sizeof(why));
+    if (c->state == CONNECTING) {
+      char msg[512];
+      snprintf(msg, sizeof(msg), "TLS: %.200s closed the connection during the handshake (%.200s)",
+               c->host, why);
+      tls_failed(c, msg);
+    } else {
+      end_reading(c, why);
+    }
+    return;
+  }
+  if (gl_tls_feed(c->tls, c->rbuf, (size_t)nread) != 0) {
+    if (c->state == CONNECTING) tls_failed(c, "TLS: out of memory");
+    else end_reading(c, "ENOMEM: out of memory");
+    return;
+  }
+  if (c->state == CONNECTING) {
+    tls_step(c);
+    if (c->state != OPEN) return;
+  }
+  if (c->pbuf == NULL && (c->pbuf = malloc(READ_CHUNK)) == NULL) return;
+  /* The callback may close the connection: checked after each call. */
+  while (c->state == OPEN) {
+    int n = gl_tls_read(c->tls, c->pbuf, READ_CHUNK, why, sizeof(why));
+    if (n == 0) break;
+    if (n < 0) {
+      tls_send(NULL, c);
+      end_reading(c, why);
+      return;
+    }
+    lua_State *L = gl_io_refs_target(&c->refs);
+    if (L == NULL) continue; /* nobody reads: dropped */
+    lua_pushlstring(L, c->pbuf, (size_t)n);
+    gl_io_refs_call(&c->refs, 1, 1);
+  }
+  if (c->state == OPEN) tls_send(NULL, c);
+}
+
 static int conn_write(lua_State *L) {
   conn *c = check_conn(L);
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
   gl_io_check_usable(L, c->refs.policy);
+  if (c->tls) {
+    /* What goes out is the ciphertext (with any protocol message the
+     * session had waiting); the callback runs once it is written. */
+    char why[256];
+    if (gl_tls_write(c->tls, data, len, why, sizeof(why)) != 0) return luaL_error(L, "%s", why);
+    return tls_send(L, c);
+  }
   if (gl_io_hold(c->io.gl, len) != 0) return luaL_error(L, "not enough memory for I/O in flight");
   write_req *w = malloc(sizeof(*w) + len);
   if (w == NULL) {
@@ -265,20 +515,7 @@ static int conn_write(lua_State *L) {
   w->gl = c->io.gl;
   w->len = len;
   memcpy(w->data, data, len);
-  gl_io_refs_init(&w->refs, c->refs.policy, 1);
-  gl_io_refs_set_cb(&w->refs, L, 3);
-  w->req.data = w;
-  uv_buf_t buf = uv_buf_init(w->data, (unsigned)len);
-  int err = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written);
-  if (err) {
-    /* The connection broke (EPIPE after the peer reset it): say so on a
-     * later turn, as an asynchronous failure would. */
-    char why[256];
-    gl_io_strerror(err, why, sizeof(why));
-    gl_io_defer_error(&w->refs, why); /* out of memory: no callback then */
-    gl_io_refs_release(&w->refs);     /* what the deferral did not take */
-    free_write(w);
-  }
+  start_write(c, w, len, L);
   return 0;
 }
 
@@ -289,9 +526,15 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   *buf = uv_buf_init(c->rbuf, c->rbuf ? READ_CHUNK : 0);
 }
 
+static void tls_on_read(conn *c, ssize_t nread);
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   conn *c = s->data;
   (void)buf;
+  if (c->tls && nread != 0) {
+    tls_on_read(c, nread);
+    return;
+  }
   if (nread == 0 || c->state != OPEN) return;
   lua_State *L = gl_io_refs_target(&c->refs);
   if (L == NULL) return; /* not reading */
@@ -325,7 +568,7 @@ static int conn_read(lua_State *L) {
 
 static int conn_read_stop(lua_State *L) {
   conn *c = check_conn(L);
-  uv_read_stop((uv_stream_t *)&c->tcp);
+  if (c->tls == NULL) uv_read_stop((uv_stream_t *)&c->tcp); /* TLS reads on: it has its own messages */
   gl_io_refs_drop_cb(&c->refs);
   return 0;
 }

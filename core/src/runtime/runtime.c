@@ -36,7 +36,11 @@ int gl_read_script(const char *path, char **data, size_t *len) {
 }
 
 /* package.path for the script: lua_path, the script's directory, the
- * installed lua/ directory (and, without the sandbox, LuaJIT's own). */
+ * lua/ directory beside it, the installed lua/ directory (and, without
+ * the sandbox, LuaJIT's own). The ready scripts sit in scripts/ beside
+ * lua/ both in the source tree and where they are installed, so they run
+ * from either without a lua_path; a module's trust is decided by its
+ * content, not by where it was found. */
 static char *search_path(gatelog_t *gl, const char *path, const char *system) {
   gl_buf b = {0};
   const char *slash = strrchr(path, '/');
@@ -44,8 +48,9 @@ static char *search_path(gatelog_t *gl, const char *path, const char *system) {
   if (slash) {
     int dl = (int)(slash - path);
     gl_buf_printf(&b, "%.*s/?.lua;%.*s/?/init.lua;", dl, path, dl, path);
+    gl_buf_printf(&b, "%.*s/../lua/?.lua;%.*s/../lua/?/init.lua;", dl, path, dl, path);
   } else {
-    gl_buf_printf(&b, "./?.lua;./?/init.lua;");
+    gl_buf_printf(&b, "./?.lua;./?/init.lua;../lua/?.lua;../lua/?/init.lua;");
   }
   gl_buf_printf(&b, "%s/?.lua;%s/?/init.lua", GATELOG_LUA_DIR, GATELOG_LUA_DIR);
   if (system) gl_buf_printf(&b, ";%s", system);

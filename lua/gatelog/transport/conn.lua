@@ -6,6 +6,7 @@
 -- batch back later, so no timer here keeps an old script alive.
 --
 --   local conn = require("gatelog.transport.conn").new{ host = "127.0.0.1", port = 514,
+--     tls = nil,                         -- or core.tcp.connect's tls table
 --     on_data = function(chunk) end,     -- what the peer sends (optional)
 --     on_lost = function(err) end }      -- the connection went (optional)
 --   conn:get(function(c, err) ... c:write(...) end)
@@ -18,7 +19,7 @@ M.__index = M
 function M.new(o)
   assert(type(o.host) == "string", "host is required")
   assert(type(o.port) == "number", "port is required")
-  return setmetatable({ host = o.host, port = o.port, timeout = o.timeout or 10,
+  return setmetatable({ host = o.host, port = o.port, tls = o.tls, timeout = o.timeout or 10,
     backoff_min = o.backoff_min or 0.5, backoff_max = o.backoff_max or 30,
     on_data = o.on_data, on_lost = o.on_lost,
     c = nil, connecting = false, waiters = {}, backoff = 0, next_try = 0, last_err = nil }, M)
@@ -66,7 +67,7 @@ function M:get(cb)
       if self.c == c then self:drop(rerr == "EOF" and "ECONNRESET: the peer closed the connection" or rerr) end
     end)
     settle(self, c)
-  end, { timeout = self.timeout })
+  end, { timeout = self.timeout, tls = self.tls })
 end
 
 return M

@@ -5,7 +5,8 @@
 --   local redis = require "gatelog.transport.redis"
 --   send = redis.new{ host = "127.0.0.1", port = 6379, key = "gatelog",
 --                     maxlen = 100000,      -- XADD ... MAXLEN ~ 100000 (approximate trim)
---                     password = nil, db = nil }
+--                     password = nil, db = nil,
+--                     tls = nil }            -- rediss: core.tcp.connect's tls table
 --
 -- Each entry's fields are the record's keys (the ndjson codec's order),
 -- values as text, then recordId: the record's dedupe key
@@ -142,7 +143,7 @@ function M.new(s)
     buf = sub(buf, pos)
   end
 
-  conn = Conn.new{ host = s.host or "127.0.0.1", port = s.port or 6379, timeout = s.connect_timeout,
+  conn = Conn.new{ host = s.host or "127.0.0.1", port = s.port or 6379, tls = s.tls, timeout = s.connect_timeout,
     on_data = on_data, on_lost = function(err) fail_all(err) end }
 
   -- What a new connection must send first: AUTH and SELECT, whose replies

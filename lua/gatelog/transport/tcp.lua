@@ -6,7 +6,8 @@
 --
 --   local tcp = require "gatelog.transport.tcp"
 --   send = tcp.new{ host = "127.0.0.1", port = 6514, codec = "syslog",
---                   codec_options = { hostname = core.hostname() } }
+--                   codec_options = { hostname = core.hostname() },
+--                   tls = { ca_file = "/etc/ssl/relay-ca.pem" } }  -- optional: core.tcp.connect's tls
 --
 -- done(true) comes when the write completed: TCP has no acknowledgement
 -- a sender can see, so a peer that dies right after may lose what its
@@ -19,7 +20,7 @@ local M = {}
 
 function M.new(s)
   local codec = codecs.get(s.codec or "syslog")
-  local conn = Conn.new{ host = s.host, port = s.port, timeout = s.connect_timeout,
+  local conn = Conn.new{ host = s.host, port = s.port, tls = s.tls, timeout = s.connect_timeout,
     backoff_min = s.backoff_min, backoff_max = s.backoff_max }
   return function(batch, done)
     local body = codec.encode(batch, s.codec_options)
