@@ -98,6 +98,11 @@ void gl_session_finish(gatelog_t *gl, uint32_t idx, const char *reason, uint64_t
   count_end(&gl->stats, r.proto, reason);
   access_line(gl, &r, 0);
   gl_table_remove(&gl->table, idx);
+  if (r.proto == GL_PROTO_UDP) {
+    /* The next track of this flow, on any thread, makes a new session. */
+    gl_flow_key k = {r.resource, r.src, r.dst};
+    gl_flowdir_remove(gl->flows, &k, r.sid);
+  }
   deliver(gl, &r);
   if (gl->opts.on_end) {
     struct sockaddr_storage src, dst;
@@ -242,8 +247,10 @@ static int make_room(gatelog_t *gl) {
   return 0;
 }
 
+/* With *sid 0, a new id is drawn; else *sid is the id (a producer's). */
 static int start_session(gatelog_t *gl, int proto, int64_t resource, const gl_addr *src,
                          const gl_addr *dst, gatelog_sid_t *sid) {
+  if (*sid && gl_table_find_sid(&gl->table, *sid) != GL_NONE) return UV_EEXIST;
   int err = make_room(gl);
   if (err) return err;
   gl_session s;
@@ -253,9 +260,9 @@ static int start_session(gatelog_t *gl, int proto, int64_t resource, const gl_ad
   gl_session_set_addrs(&s, src, dst);
   s.start_real_ns = gl_now_real(gl);
   s.start_mono_ns = s.last_mono_ns = gl_now_mono(gl);
-  do {
+  s.sid = *sid;
+  while (s.sid == 0 || (*sid == 0 && gl_table_find_sid(&gl->table, s.sid) != GL_NONE))
     if ((err = gl_ids_next(&gl->ids, &s.sid)) != 0) return err;
-  } while (gl_table_find_sid(&gl->table, s.sid) != GL_NONE);
   uint32_t idx;
   if ((err = gl_table_insert(&gl->table, &s, &idx)) != 0) return err;
   if (proto == GL_PROTO_TCP) gl->stats.tcp_started++;
@@ -289,7 +296,23 @@ int gatelog_tcp_start(gatelog_t *gl, int64_t resource_id, const struct sockaddr 
   gl_addr a, b;
   int err = endpoints(gl, src, dst, sid, &a, &b);
   if (err) return err;
+  *sid = 0;
   return start_session(gl, GL_PROTO_TCP, resource_id, &a, &b, sid);
+}
+
+/* A flow the table does not hold may still have an id in the directory:
+ * a producer claimed it and its start is on the way. Start it under
+ * that id, so that the flow has one session whoever saw it first. */
+static int start_flow(gatelog_t *gl, const gl_flow_key *k, gatelog_sid_t *sid) {
+  gatelog_sid_t fresh;
+  int err;
+  do {
+    if ((err = gl_ids_next(&gl->ids, &fresh)) != 0) return err;
+  } while (gl_table_find_sid(&gl->table, fresh) != GL_NONE);
+  if ((err = gl_flowdir_claim(gl->flows, k, fresh, sid)) < 0) return err;
+  err = start_session(gl, GL_PROTO_UDP, k->resource, &k->src, &k->dst, sid);
+  if (err) gl_flowdir_remove(gl->flows, k, *sid);
+  return err;
 }
 
 int gatelog_udp_track(gatelog_t *gl, int64_t resource_id, const struct sockaddr *src,
@@ -298,10 +321,35 @@ int gatelog_udp_track(gatelog_t *gl, int64_t resource_id, const struct sockaddr 
   int err = endpoints(gl, src, dst, sid, &a, &b);
   if (err) return err;
   uint32_t idx = gl_table_find_flow(&gl->table, resource_id, &a, &b);
-  if (idx == GL_NONE) return start_session(gl, GL_PROTO_UDP, resource_id, &a, &b, sid);
+  if (idx == GL_NONE) {
+    gl_flow_key k = {resource_id, a, b};
+    return start_flow(gl, &k, sid);
+  }
   gl_table_touch(&gl->table, idx, gl_now_mono(gl));
   *sid = gl_table_at(&gl->table, idx)->sid;
   return 0;
+}
+
+int gl_session_start_as(gatelog_t *gl, int64_t resource, const gl_addr *src, const gl_addr *dst,
+                        gatelog_sid_t sid) {
+  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
+  return start_session(gl, GL_PROTO_TCP, resource, src, dst, &sid);
+}
+
+int gl_session_track_as(gatelog_t *gl, const gl_flow_key *k, gatelog_sid_t sid) {
+  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
+  uint32_t idx = gl_table_find_sid(&gl->table, sid);
+  if (idx != GL_NONE) {
+    if (gl_table_at(&gl->table, idx)->proto != GL_PROTO_UDP) return GATELOG_EWRONGPROTO;
+    gl_table_touch(&gl->table, idx, gl_now_mono(gl));
+    return 0;
+  }
+  /* Not open: its first track to arrive starts it, if the directory still
+   * gives the flow this id; else the flow ended since (a late track). */
+  if (gl_flowdir_get(gl->flows, k) != sid) return GATELOG_ENOSESSION;
+  int err = start_session(gl, GL_PROTO_UDP, k->resource, &k->src, &k->dst, &sid);
+  if (err) gl_flowdir_remove(gl->flows, k, sid);
+  return err;
 }
 
 /* ---- activity and the end -------------------------------------------------------- */
