@@ -36,11 +36,12 @@ int gl_read_script(const char *path, char **data, size_t *len) {
 }
 
 /* package.path for the script: lua_path, the script's directory, the
- * lua/ directory beside it, the installed lua/ directory (and, without
- * the sandbox, LuaJIT's own). The ready scripts sit in scripts/ beside
- * lua/ both in the source tree and where they are installed, so they run
- * from either without a lua_path; a module's trust is decided by its
- * content, not by where it was found. */
+ * lua/ directory beside it (the source tree), ../../lua/5.1 from it (an
+ * install: share/gatelog/scripts beside share/lua/5.1, under whatever
+ * prefix it was copied to), the configured install's lua directory (and,
+ * without the sandbox, LuaJIT's own). So the ready scripts run from either
+ * without a lua_path; a module's trust is decided by its content, not by
+ * where it was found. */
 static char *search_path(gatelog_t *gl, const char *path, const char *system) {
   gl_buf b = {0};
   const char *slash = strrchr(path, '/');
@@ -49,6 +50,7 @@ static char *search_path(gatelog_t *gl, const char *path, const char *system) {
     int dl = (int)(slash - path);
     gl_buf_printf(&b, "%.*s/?.lua;%.*s/?/init.lua;", dl, path, dl, path);
     gl_buf_printf(&b, "%.*s/../lua/?.lua;%.*s/../lua/?/init.lua;", dl, path, dl, path);
+    gl_buf_printf(&b, "%.*s/../../lua/5.1/?.lua;%.*s/../../lua/5.1/?/init.lua;", dl, path, dl, path);
   } else {
     gl_buf_printf(&b, "./?.lua;./?/init.lua;../lua/?.lua;../lua/?/init.lua;");
   }
