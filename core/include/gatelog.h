@@ -329,6 +329,18 @@ typedef struct gatelog_script_info_s {
  * get their defaults. */
 GATELOG_EXTERN void gatelog_options_init(gatelog_options_t *opts);
 
+/* Set the option named `name` (its Lua name, as in gatelog.new{} and the
+ * README's options table) from the text `value`, for hosts whose
+ * configuration is text (the nginx module's gatelog_option): durations in
+ * seconds ("0.2"), booleans "on"/"off", enums by name ("warn"). String
+ * options keep the pointer `value`: it must outlive every use of opts.
+ * Callback options and "script" cannot be set this way. Errors: UV_EINVAL
+ * (NULL argument, unknown name), GATELOG_ECONFIG (value out of range or
+ * malformed); either way opts is unchanged and, if `why` is not NULL, a
+ * line saying why is written to it (at most why_len bytes, NUL included). */
+GATELOG_EXTERN int gatelog_options_set(gatelog_options_t *opts, const char *name,
+                                       const char *value, char *why, size_t why_len);
+
 /* Create a core on `loop`, load and validate the policy script, start the
  * flush timer. `opts` is copied; the caller keeps ownership of it and of its
  * strings. On success *out holds the core and 0 is returned; free it with
@@ -385,6 +397,19 @@ GATELOG_EXTERN int gatelog_udp_end_reason(gatelog_t *gl, gatelog_sid_t sid, cons
  * GATELOG_ECLOSED. */
 GATELOG_EXTERN int gatelog_add_bytes(gatelog_t *gl, gatelog_sid_t sid,
                                      uint64_t tx, uint64_t rx);
+
+/* Attach a field to an open session (TCP or UDP): its record gets "key":
+ * "value" (a JSON string) after the standard fields, and filter and enrich
+ * see it as s[key] (enrich may change or remove it). For what the gateway
+ * learns during a session, e.g. the upstream it chose or a TLS server
+ * name. Setting a key again replaces its value. key and value are
+ * NUL-terminated and copied. Errors: UV_EINVAL (NULL argument; a key that
+ * is not 1 to 64 of A-Z a-z 0-9 _ or is a standard field's name; a value
+ * over 1024 bytes), UV_ENOSPC (16 fields on the session already),
+ * GATELOG_ENOSESSION, GATELOG_ECLOSED, UV_ENOMEM; the session is unchanged
+ * on error. */
+GATELOG_EXTERN int gatelog_set_attr(gatelog_t *gl, gatelog_sid_t sid, const char *key,
+                                    const char *value);
 
 /* Seal the open batch now (if it holds a record) and start sending what is
  * ready. Errors: GATELOG_ECLOSED. */

@@ -46,6 +46,19 @@ static int take_function(gl_policy *p, int idx, int fn, int required) {
 
 static int run_record(gl_policy *p, gl_record *r, gl_extras *x, int synthetic);
 
+/* x emptied, then holding the fields the gateway set (gatelog_set_attr),
+ * which filter sees and enrich may change; r->extras is x if it holds any. */
+static void gateway_fields(gl_record *r, gl_extras *x) {
+  gl_extras_reset(x);
+  r->extras = NULL;
+  if (r->attrs == NULL) return;
+  if (gl_extras_copy(x, r->attrs) != 0) {
+    gl_extras_reset(x);
+    return;
+  }
+  r->extras = x;
+}
+
 /* Run filter and enrich once on a made-up record: a script whose
  * functions raise on every record fails here rather than in production. */
 static int try_synthetic(gl_policy *p) {
@@ -163,7 +176,7 @@ static int run_record(gl_policy *p, gl_record *r, gl_extras *x, int synthetic) {
     v = p->view;
   }
   v->r = r;
-  r->extras = NULL;
+  gateway_fields(r, x);
   int outer = p->in_call;
   p->in_call = 1;
   gl_budget_begin(L, &p->rt.budget);
@@ -171,7 +184,7 @@ static int run_record(gl_policy *p, gl_record *r, gl_extras *x, int synthetic) {
     if (p->fn_ref[fn] == LUA_NOREF) continue;
     v->writable = fn == GL_FN_ENRICH;
     if (fn == GL_FN_ENRICH) {
-      gl_extras_reset(x);
+      gateway_fields(r, x);
       r->extras = x;
     }
     if (run_fn(p, fn, base + 2, base + 1) == 0) {
@@ -182,10 +195,7 @@ static int run_record(gl_policy *p, gl_record *r, gl_extras *x, int synthetic) {
     /* A spent budget stops the record's script work: enrich does not run. */
     int kind = budget_kind(&p->rt.budget);
     spent = kind != 0;
-    if (fn == GL_FN_ENRICH) {
-      gl_extras_reset(x);
-      r->extras = NULL;
-    }
+    if (fn == GL_FN_ENRICH) gateway_fields(r, x);
     if (synthetic) {
       const char *msg = lua_tostring(L, -1);
       gl_set_error(gl, "%s: %s raised on a test record: %.*s", p->rt.path, fn_names[fn],
@@ -211,7 +221,10 @@ static int run_record(gl_policy *p, gl_record *r, gl_extras *x, int synthetic) {
 
 int gl_policy_process(gl_policy *p, gl_record *r) {
   r->extras = NULL;
-  if (p->fn_ref[GL_FN_FILTER] == LUA_NOREF && p->fn_ref[GL_FN_ENRICH] == LUA_NOREF) return 1;
+  if (p->fn_ref[GL_FN_FILTER] == LUA_NOREF && p->fn_ref[GL_FN_ENRICH] == LUA_NOREF) {
+    if (r->attrs) gateway_fields(r, &p->rt.gl->extras);
+    return 1;
+  }
   gl_rt_ref(&p->rt); /* a reload from a callback must not close it under us */
   int keep = run_record(p, r, &p->rt.gl->extras, 0);
   gl_rt_unref(&p->rt);
