@@ -2,7 +2,10 @@
  * gatelog: access-session logging core for network gateways on libuv.
  *
  * The gateway owns one libuv loop and calls every function here on that
- * loop's thread. gatelog keeps the open sessions, turns each completed one
+ * loop's thread, except where a function says otherwise: producers
+ * (gatelog_producer_new and gatelog_p_*) report sessions from any thread,
+ * and a core started with gatelog_start_thread runs its own loop on a
+ * thread of its own. gatelog keeps the open sessions, turns each completed one
  * into a record, lets a Lua policy script filter and enrich it, seals
  * records into batches, compresses them on gatelog's own threads (below the
  * loop's priority) and hands each batch to the script's send function.
@@ -42,7 +45,8 @@ enum gatelog_errno {
   GATELOG_ESCRIPT = GATELOG_ERRNO_BASE - 3,    /* the policy script failed to load or is invalid */
   GATELOG_ECONFIG = GATELOG_ERRNO_BASE - 4,    /* an option or script config value is invalid */
   GATELOG_EWRONGPROTO = GATELOG_ERRNO_BASE - 5, /* tcp_end of a UDP session or the reverse */
-  GATELOG_EFULL = GATELOG_ERRNO_BASE - 6        /* max_sessions reached (table_full = refuse) */
+  GATELOG_EFULL = GATELOG_ERRNO_BASE - 6,       /* max_sessions reached (table_full = refuse) */
+  GATELOG_EAGAIN = GATELOG_ERRNO_BASE - 7       /* a producer's queue is full (producer_full) */
 };
 
 /* Log levels of the log callback. */
@@ -54,6 +58,9 @@ enum gatelog_log_level {
 };
 
 typedef struct gatelog_s gatelog_t;
+/* A thread's handle for reporting sessions to a core whose loop runs on
+ * another thread (gatelog_producer_new). */
+typedef struct gatelog_producer_s gatelog_producer_t;
 /* A session id; 0 is never a session. Its sessionId string is the 16
  * lowercase hex digits of the value. */
 typedef uint64_t gatelog_sid_t;
@@ -223,6 +230,15 @@ typedef struct gatelog_options_s {
                                    random 64-bit id in hex, kept in
                                    spool_dir (made at each start without
                                    one). Copied */
+  /* Producers (see docs/threads.md). */
+  uint32_t producer_queue;      /* events each producer may have queued
+                                   for the loop: 16 to 2^24, rounded up to
+                                   a power of two; default 16384 */
+  int producer_full;            /* GATELOG_FULL_FAIL (default): a call on a
+                                   full queue returns GATELOG_EAGAIN at
+                                   once; GATELOG_FULL_WAIT: it waits for
+                                   room up to producer_wait_ms first */
+  uint64_t producer_wait_ms;    /* that wait, at most 60000; default 10 */
 } gatelog_options_t;
 
 /* on_script_error values. */
@@ -231,6 +247,8 @@ enum { GATELOG_KEEP = 0, GATELOG_DROP = 1 };
 enum { GATELOG_COMPRESS_AUTO = 0, GATELOG_COMPRESS_ZLIB = 1, GATELOG_COMPRESS_LIBDEFLATE = 2 };
 /* table_full values. */
 enum { GATELOG_EVICT = 0, GATELOG_REFUSE = 1 };
+/* producer_full values. */
+enum { GATELOG_FULL_FAIL = 0, GATELOG_FULL_WAIT = 1 };
 
 typedef struct gatelog_stats_s {
   uint64_t tcp_started;
@@ -314,6 +332,18 @@ typedef struct gatelog_stats_s {
   uint64_t spooled_on_close;  /* batches the close left in the spool,
                                  undelivered, for the next start (not in
                                  lost_on_close) */
+  /* Producers (all 0 without one). */
+  uint64_t producers_open;    /* producers made and not yet freed */
+  uint64_t producer_events;   /* producer calls the loop applied */
+  uint64_t producer_drains;   /* wake-ups that drained the queues */
+  uint64_t producer_failed;   /* of those events, the ones that failed on
+                                 the loop: an unknown or ended session id
+                                 (GATELOG_ENOSESSION: e.g. bytes added to a
+                                 UDP flow that ended meanwhile), the other
+                                 protocol, a full table (refuse) */
+  uint64_t producer_full;     /* calls refused with GATELOG_EAGAIN */
+  uint64_t producer_waits;    /* calls that found the queue full and
+                                 waited (producer_full = wait) */
 } gatelog_stats_t;
 
 /* Which script is running, for operators. */
@@ -480,6 +510,88 @@ GATELOG_EXTERN int gatelog_stats(gatelog_t *gl, gatelog_stats_t *out);
  * was already called). */
 GATELOG_EXTERN int gatelog_close(gatelog_t *gl, uint32_t drain_ms,
                                  gatelog_close_cb cb, void *data);
+
+/* ---- Any thread: producers and a core on its own thread ---------------
+ * docs/threads.md explains the model and its guarantees. */
+
+/* Make a producer: a handle one thread uses to report sessions to `gl`
+ * while gl's loop runs on another thread. Callable from any thread while
+ * gl is open. Each producer has a queue of producer_queue events that the
+ * loop drains in batches; use one producer per thread (a producer must not
+ * be used by two threads at once). *out is the producer; free it with
+ * gatelog_producer_free. Errors: UV_EINVAL (NULL argument),
+ * GATELOG_ECLOSED (gatelog_close has started), UV_ENOMEM. */
+GATELOG_EXTERN int gatelog_producer_new(gatelog_t *gl, gatelog_producer_t **out);
+
+/* Release a producer, from its thread, at any time: before the close (the
+ * loop still applies every event it queued, then frees it), while the
+ * close runs, or after the core is gone (the close applied its events
+ * before its sessions ended). p is invalid after the call. NULL: no-op. */
+GATELOG_EXTERN void gatelog_producer_free(gatelog_producer_t *p);
+
+/* The session calls of a producer: arguments, checks and meanings as
+ * gatelog_tcp_start, gatelog_tcp_end, gatelog_tcp_end_reason,
+ * gatelog_udp_track, gatelog_udp_end, gatelog_udp_end_reason and
+ * gatelog_add_bytes, but called on the producer's thread. The id is drawn
+ * on that thread and written to *sid at once; the event goes to the loop
+ * through the producer's queue and is applied in the order of its calls.
+ * What can only be known on the loop (an unknown or ended id, a full table
+ * with table_full = refuse) is not returned: it is counted in
+ * stats.producer_failed.
+ *
+ * gatelog_p_udp_track returns the flow's id at once, also when another
+ * thread sees the same flow at the same moment: a directory of open flows,
+ * shared by the threads, gives every caller the same id until the flow's
+ * session ends on the loop (by gatelog_p_udp_end, an idle timeout, ...);
+ * the next track after that end makes a new session.
+ *
+ * Errors (returned now): UV_EINVAL (NULL p or sid, a bad reason),
+ * UV_EAFNOSUPPORT, GATELOG_ENOSESSION (sid 0), GATELOG_ECLOSED (the close
+ * has started), GATELOG_EAGAIN (the queue is full: with producer_full =
+ * wait, after waiting producer_wait_ms; nothing was queued). */
+GATELOG_EXTERN int gatelog_p_tcp_start(gatelog_producer_t *p, int64_t resource_id,
+                                       const struct sockaddr *src, const struct sockaddr *dst,
+                                       gatelog_sid_t *sid);
+GATELOG_EXTERN int gatelog_p_tcp_end(gatelog_producer_t *p, gatelog_sid_t sid);
+GATELOG_EXTERN int gatelog_p_tcp_end_reason(gatelog_producer_t *p, gatelog_sid_t sid,
+                                            const char *reason);
+GATELOG_EXTERN int gatelog_p_udp_track(gatelog_producer_t *p, int64_t resource_id,
+                                       const struct sockaddr *src, const struct sockaddr *dst,
+                                       gatelog_sid_t *sid);
+GATELOG_EXTERN int gatelog_p_udp_end(gatelog_producer_t *p, gatelog_sid_t sid);
+GATELOG_EXTERN int gatelog_p_udp_end_reason(gatelog_producer_t *p, gatelog_sid_t sid,
+                                            const char *reason);
+GATELOG_EXTERN int gatelog_p_add_bytes(gatelog_producer_t *p, gatelog_sid_t sid, uint64_t tx,
+                                       uint64_t rx);
+
+/* gatelog_set_attr from a producer's thread: key and value are checked
+ * and copied now, and set on the loop in the order of the producer's
+ * calls. Errors (returned now): UV_EINVAL (as gatelog_set_attr),
+ * GATELOG_ENOSESSION (sid 0), GATELOG_ECLOSED, GATELOG_EAGAIN, UV_ENOMEM;
+ * an unknown or ended sid, or a 17th field, is counted in
+ * stats.producer_failed. */
+GATELOG_EXTERN int gatelog_p_set_attr(gatelog_producer_t *p, gatelog_sid_t sid, const char *key,
+                                      const char *value);
+
+/* Create a core as gatelog_new does, on a libuv loop of its own that runs
+ * on a new thread of gatelog's: for a gateway not built on libuv. Report
+ * sessions through producers. gatelog_flush, gatelog_reload,
+ * gatelog_stats and gatelog_register_sender may then be called from any
+ * thread: they run on the core's thread and return its answer (the
+ * caller waits). Host senders are called on the core's thread, and must be
+ * answered there (gatelog_send_done). The other loop-thread functions are
+ * for that thread only (e.g. from a sender). Errors and *out as
+ * gatelog_new, and a UV error if the thread cannot be made. Stop it with
+ * gatelog_stop_thread, not gatelog_close. */
+GATELOG_EXTERN int gatelog_start_thread(const gatelog_options_t *opts, gatelog_t **out);
+
+/* Close a core made by gatelog_start_thread, as gatelog_close (drain_ms
+ * alike), wait until it has closed and join its thread; gl is freed.
+ * Call it once, from any thread but the core's. Events producers queued
+ * before the call are applied first; their later calls return
+ * GATELOG_ECLOSED. Errors: UV_EINVAL (NULL gl, not such a core, or called
+ * on the core's thread), GATELOG_ECLOSED. */
+GATELOG_EXTERN int gatelog_stop_thread(gatelog_t *gl, uint32_t drain_ms);
 
 /* A static description of `err` (gatelog's or libuv's). */
 GATELOG_EXTERN const char *gatelog_strerror(int err);

@@ -13,6 +13,7 @@ static const struct {
     {GATELOG_ECONFIG, "ECONFIG", "invalid option or script config value"},
     {GATELOG_EWRONGPROTO, "EWRONGPROTO", "the session is of the other protocol"},
     {GATELOG_EFULL, "EFULL", "the session table is full (max_sessions)"},
+    {GATELOG_EAGAIN, "EAGAIN", "the producer's queue is full (producer_queue); try again"},
 };
 
 const char *gatelog_strerror(int err) {

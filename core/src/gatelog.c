@@ -24,6 +24,7 @@ static void free_core(gatelog_t *gl) {
   gl_table_free(&gl->table);
   gl_attrs_free(&gl->attrs);
   gl_extras_free(&gl->attrs_view);
+  gl_hub_detach(gl);
   gl_extras_free(&gl->extras);
   gl_spool_free(gl->spool);
   free(gl->script_path);
@@ -72,7 +73,8 @@ static void close_handles(gatelog_t *gl) {
       (uv_handle_t *)&gl->send_timer,  (uv_handle_t *)&gl->watch_timer,
       (uv_handle_t *)&gl->drop_timer,
       (uv_handle_t *)&gl->watch_dir,   (uv_handle_t *)&gl->watch_file,
-      (uv_handle_t *)&gl->pump_idle,   (uv_handle_t *)&gl->workers.wake_loop};
+      (uv_handle_t *)&gl->pump_idle,   (uv_handle_t *)&gl->hub_wake,
+      (uv_handle_t *)&gl->workers.wake_loop};
   gl->phase = GL_CLOSING_HANDLES;
   size_t n = sizeof(handles) / sizeof(handles[0]);
   if (gl->workers.nthreads < 0) n--; /* its async handle was never made */
@@ -144,6 +146,8 @@ int gatelog_new(uv_loop_t *loop, const gatelog_options_t *opts, gatelog_t **out)
     gl_table_init(&gl->table, seed, c->log_start, c->active_timeout_ms > 0, c->max_lifetime_ms > 0,
                   c->max_sessions < (1u << 26) ? c->max_sessions : (1u << 26));
   }
+  if (err == 0 && (err = gl_hub_new(gl)) != 0)
+    gl_set_error(gl, "gatelog_new: producers: %s", uv_strerror(err));
   if (err == 0) err = gl_spool_open(gl);
   if (err) {
     if (gl->policy) gl_policy_unref(gl->policy);
@@ -165,6 +169,7 @@ int gatelog_new(uv_loop_t *loop, const gatelog_options_t *opts, gatelog_t **out)
   uv_idle_init(loop, &gl->pump_idle);
   gl->watch_dir.data = gl->watch_file.data = gl->pump_idle.data = gl;
   gl->handles_open += 3;
+  gl_hub_wake_init(gl);
   if (gl->spool) gl->handles_open++; /* its async handle */
   uv_timer_start(&gl->flush_timer, on_flush_timer, flush_period(gl), flush_period(gl));
   if (gl_workers_init(gl, opts->compress_threads, opts->compress_nice) == 0) gl->handles_open++;
@@ -181,6 +186,7 @@ const char *gatelog_last_error(gatelog_t *gl) { return gl ? gl->last_error : new
 
 int gatelog_flush(gatelog_t *gl) {
   if (gl == NULL) return UV_EINVAL;
+  if (gl_thread_foreign(gl)) return gl_thread_call(gl, GL_CALL_FLUSH, NULL);
   if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
   gl_outbox_seal(gl);
   gl->retry_at_ms = 0; /* an explicit flush tries a failing sink again now */
@@ -190,6 +196,10 @@ int gatelog_flush(gatelog_t *gl) {
 
 int gatelog_register_sender(gatelog_t *gl, const char *name, gatelog_send_fn fn, void *data) {
   if (gl == NULL || name == NULL || name[0] == '\0' || fn == NULL) return UV_EINVAL;
+  if (gl_thread_foreign(gl)) {
+    gl_sender_call call = {name, fn, data};
+    return gl_thread_call(gl, GL_CALL_SENDER, &call);
+  }
   if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
   for (gl_sender *s = gl->senders; s; s = s->next)
     if (strcmp(s->name, name) == 0) return UV_EEXIST;
@@ -206,7 +216,9 @@ int gatelog_register_sender(gatelog_t *gl, const char *name, gatelog_send_fn fn,
 
 int gatelog_stats(gatelog_t *gl, gatelog_stats_t *out) {
   if (gl == NULL || out == NULL) return UV_EINVAL;
+  if (gl_thread_foreign(gl)) return gl_thread_call(gl, GL_CALL_STATS, out);
   *out = gl->stats;
+  gl_hub_stats(gl, out);
   out->tcp_open = gl->table.lists[GL_PROTO_TCP].count;
   out->udp_open = gl->table.lists[GL_PROTO_UDP].count;
   out->script_memory = gl->policy ? gl->policy->rt.budget.memory : 0;
@@ -307,8 +319,10 @@ void gl_pump(uv_idle_t *h) {
 }
 
 int gatelog_close(gatelog_t *gl, uint32_t drain_ms, gatelog_close_cb cb, void *data) {
-  if (gl == NULL) return UV_EINVAL;
+  if (gl == NULL || gl_thread_foreign(gl)) return UV_EINVAL;
   if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
+  /* What producers queued before the close becomes sessions first. */
+  gl_hub_close(gl);
   gl->phase = GL_DRAINING;
   gl->close_cb = cb;
   gl->close_data = data;

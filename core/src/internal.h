@@ -9,6 +9,7 @@
 
 #include "gatelog.h"
 #include "util/buf.h"
+#include "util/flowdir.h"
 #include "util/ids.h"
 #include "util/list.h"
 #include "log.h"
@@ -124,6 +125,10 @@ struct gatelog_s {
 
   gl_table table;
   gl_ids ids;
+  gl_flowdir *flows;       /* UDP flow -> id, shared with producers (the hub's) */
+  struct gl_hub *hub;      /* the producers (producer.c); outlives the core */
+  uv_async_t hub_wake;     /* a producer's events wait: drain them */
+  struct gl_thread *thread; /* the core's own thread (thread.c), or NULL */
   gl_policy *policy;
   gl_sender *senders;
 
@@ -252,6 +257,31 @@ void gl_outbox_check_timeouts(gatelog_t *gl);
 void gl_session_finish(gatelog_t *gl, uint32_t idx, const char *reason, uint64_t end_real_ns);
 void gl_expiry_rearm(gatelog_t *gl);
 void gl_sessions_fit(gatelog_t *gl);
+
+/* sessions.c: what a producer's events become on the loop. */
+int gl_session_start_as(gatelog_t *gl, int64_t resource, const gl_addr *src, const gl_addr *dst,
+                        gatelog_sid_t sid);
+int gl_session_track_as(gatelog_t *gl, const gl_flow_key *k, gatelog_sid_t sid);
+
+/* producer.c: the hub the producers attach to. */
+int gl_hub_new(gatelog_t *gl);            /* in gatelog_new, before the handles */
+void gl_hub_wake_init(gatelog_t *gl);     /* its async handle, counted in handles_open */
+void gl_hub_close(gatelog_t *gl);         /* gatelog_close: last events in, no more */
+void gl_hub_detach(gatelog_t *gl);        /* the teardown: the core is gone */
+void gl_hub_stats(gatelog_t *gl, gatelog_stats_t *out);
+
+/* thread.c: calls from other threads when the core has its own thread. */
+enum gl_call_kind { GL_CALL_FLUSH, GL_CALL_RELOAD, GL_CALL_STATS, GL_CALL_SENDER, GL_CALL_CLOSE };
+/* GL_CALL_SENDER's argument. */
+typedef struct gl_sender_call {
+  const char *name;
+  gatelog_send_fn fn;
+  void *data;
+} gl_sender_call;
+/* Nonzero if gl runs on its own thread and this is not that thread. */
+int gl_thread_foreign(gatelog_t *gl);
+/* Run the call on the core's thread and wait for its result. */
+int gl_thread_call(gatelog_t *gl, enum gl_call_kind kind, void *arg);
 
 /* reload.c */
 void gl_watch_set(gatelog_t *gl, int on);

@@ -2,8 +2,10 @@
  * module becomes a gatelog record (docs/nginx.md).
  *
  * Each worker starts one gatelog core on a thread of its own at init and
- * closes it, with a drain, at exit; the worker's event loop only appends
- * events to a list (gatelog_bridge.h), it never waits for the core.
+ * closes it, with a drain, at exit; the worker's event loop reports
+ * sessions through a producer (gatelog_p_*), whose calls queue an event
+ * and never wait for the core (producer_full stays "fail": a full queue
+ * loses that event, counted and logged, rather than stall nginx).
  *
  * A session starts in the preaccess phase, when nginx has accepted it
  * (after realip): sourceAddr is the client, destAddr the address the
@@ -37,7 +39,8 @@ typedef struct {
 } ngx_stream_gatelog_srv_conf_t;
 
 typedef struct {
-  glb_session_t *session;
+  gatelog_sid_t sid; /* 0: not logged */
+  int udp;
 } ngx_stream_gatelog_ctx_t;
 
 static void *ngx_stream_gatelog_create_main_conf(ngx_conf_t *cf);
@@ -89,9 +92,10 @@ ngx_module_t ngx_stream_gatelog_module = {NGX_MODULE_V1,
                                           NULL,                             /* exit master */
                                           NGX_MODULE_V1_PADDING};
 
-/* This worker's core; NULL when no script is configured or it failed. */
-static glb_t *ngx_stream_gatelog_core;
-static ngx_log_t *ngx_stream_gatelog_log;
+/* This worker's core and producer; NULL when no script is configured or
+ * the core did not start. */
+static gatelog_t *ngx_stream_gatelog_core;
+static gatelog_producer_t *ngx_stream_gatelog_producer;
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -168,14 +172,17 @@ static void ngx_stream_gatelog_log_line(void *data, int level, const char *msg) 
 
 /* The core's options from the configuration. The module's own defaults
  * come first: nginx owns UDP lifetimes (proxy_timeout), so gatelog's idle
- * timeout is as long as it goes; and only warnings and errors reach
- * nginx's error log (no ACCESS lines). gatelog_option overrides both. */
+ * timeout is as long as it goes; only warnings and errors reach nginx's
+ * error log (no ACCESS lines); a producer queue of 65536 events (about
+ * 13,000 sessions' worth) rides out a busy moment of the core's thread.
+ * gatelog_option overrides each. */
 static void ngx_stream_gatelog_options(ngx_stream_gatelog_main_conf_t *mcf, ngx_log_t *log,
                                        gatelog_options_t *o) {
   gatelog_options_init(o);
   o->script = (char *)mcf->script.data;
   gatelog_options_set(o, "udp_idle_timeout", "31536000", NULL, 0);
   gatelog_options_set(o, "log_level", "warn", NULL, 0);
+  gatelog_options_set(o, "producer_queue", "65536", NULL, 0);
   ngx_keyval_t *kv = mcf->options->elts;
   for (ngx_uint_t i = 0; i < mcf->options->nelts; i++)
     gatelog_options_set(o, (char *)kv[i].key.data, (char *)kv[i].value.data, NULL, 0);
@@ -239,7 +246,6 @@ static ngx_int_t ngx_stream_gatelog_init_process(ngx_cycle_t *cycle) {
 
   gatelog_options_t o;
   char why[1024], dir[PATH_MAX];
-  ngx_stream_gatelog_log = cycle->log;
   ngx_stream_gatelog_options(mcf, cycle->log, &o);
   if (mcf->spool.data && ngx_create_dir(mcf->spool.data, 0700) == NGX_FILE_ERROR &&
       ngx_errno != NGX_EEXIST) {
@@ -252,7 +258,7 @@ static ngx_int_t ngx_stream_gatelog_init_process(ngx_cycle_t *cycle) {
       else ngx_snprintf((u_char *)dir, sizeof(dir), "%V/w%ui.%d%Z", &mcf->spool, ngx_worker, k);
       o.spool_dir = dir;
     }
-    rc = glb_start(&o, &ngx_stream_gatelog_core, why, sizeof(why));
+    rc = glb_start(&o, &ngx_stream_gatelog_core, &ngx_stream_gatelog_producer, why, sizeof(why));
     if (mcf->spool.data == NULL) break;
   }
   if (rc != 0) {
@@ -268,11 +274,10 @@ static void ngx_stream_gatelog_exit_process(ngx_cycle_t *cycle) {
   if (ngx_stream_gatelog_core == NULL) return;
   ngx_stream_gatelog_main_conf_t *mcf =
       ngx_stream_cycle_get_module_main_conf(cycle, ngx_stream_gatelog_module);
-  uint64_t lost = glb_stop(ngx_stream_gatelog_core, (uint32_t)mcf->drain);
+  /* Records the drain could not deliver (nor spool) are logged by the core. */
+  glb_stop(ngx_stream_gatelog_core, ngx_stream_gatelog_producer, (uint32_t)mcf->drain);
   ngx_stream_gatelog_core = NULL;
-  if (lost)
-    ngx_log_error(NGX_LOG_ERR, cycle->log, 0, "gatelog: %uL records not delivered at exit",
-                  (uint64_t)lost);
+  ngx_stream_gatelog_producer = NULL;
 }
 
 /* ---- sessions ----------------------------------------------------------- */
@@ -308,11 +313,17 @@ static ngx_stream_gatelog_ctx_t *ngx_stream_gatelog_begin(ngx_stream_session_t *
   if (!families_ok) return NULL; /* unix sockets have no address to log */
   ngx_stream_gatelog_ctx_t *ctx = ngx_pcalloc(c->pool, sizeof(*ctx));
   if (ctx == NULL) return NULL;
-  ctx->session = glb_session_start(ngx_stream_gatelog_core,
-                                   c->type == SOCK_DGRAM ? IPPROTO_UDP : IPPROTO_TCP,
-                                   ngx_stream_gatelog_resource(s, scf), c->sockaddr,
-                                   c->local_sockaddr);
-  if (ctx->session == NULL) return NULL;
+  ctx->udp = c->type == SOCK_DGRAM;
+  int64_t resource = ngx_stream_gatelog_resource(s, scf);
+  int err = ctx->udp ? gatelog_p_udp_track(ngx_stream_gatelog_producer, resource, c->sockaddr,
+                                           c->local_sockaddr, &ctx->sid)
+                     : gatelog_p_tcp_start(ngx_stream_gatelog_producer, resource, c->sockaddr,
+                                           c->local_sockaddr, &ctx->sid);
+  if (err) {
+    ctx->sid = 0;
+    ngx_log_error(NGX_LOG_WARN, c->log, 0, "gatelog: session not logged: %s",
+                  gatelog_strerror(err));
+  }
   ngx_stream_set_ctx(s, ctx, ngx_stream_gatelog_module);
   return ctx;
 }
@@ -339,10 +350,13 @@ static const char *ngx_stream_gatelog_reason(ngx_uint_t status) {
 
 static void ngx_stream_gatelog_attr(ngx_stream_session_t *s, ngx_stream_gatelog_ctx_t *ctx,
                                     ngx_int_t index, const char *key) {
+  u_char value[1025]; /* gatelog takes up to 1024 bytes, NUL-terminated */
   ngx_stream_variable_value_t *v = ngx_stream_get_indexed_variable(s, (ngx_uint_t)index);
   if (v == NULL || v->not_found || v->len == 0) return;
-  glb_session_attr(ngx_stream_gatelog_core, ctx->session, key, ngx_strlen(key),
-                   (const char *)v->data, v->len);
+  size_t n = v->len < sizeof(value) - 1 ? v->len : sizeof(value) - 1;
+  ngx_memcpy(value, v->data, n);
+  value[n] = '\0';
+  gatelog_p_set_attr(ngx_stream_gatelog_producer, ctx->sid, key, (char *)value);
 }
 
 static ngx_int_t ngx_stream_gatelog_log_handler(ngx_stream_session_t *s) {
@@ -351,14 +365,23 @@ static ngx_int_t ngx_stream_gatelog_log_handler(ngx_stream_session_t *s) {
   /* A session that ended before preaccess (realip, an early error) is
    * started here, so that it is logged too. */
   if (ctx == NULL) ctx = ngx_stream_gatelog_begin(s);
-  if (ctx == NULL || ctx->session == NULL || ngx_stream_gatelog_core == NULL) return NGX_OK;
+  if (ctx == NULL || ctx->sid == 0 || ngx_stream_gatelog_producer == NULL) return NGX_OK;
   ngx_stream_gatelog_attr(s, ctx, mcf->upstream_addr_index, "upstreamAddr");
   ngx_stream_gatelog_attr(s, ctx, mcf->server_name_index, "serverName");
   /* What the client saw: bytes nginx received from it and sent to it. */
   uint64_t tx = s->received > 0 ? (uint64_t)s->received : 0;
   uint64_t rx = s->connection->sent > 0 ? (uint64_t)s->connection->sent : 0;
-  glb_session_end(ngx_stream_gatelog_core, ctx->session, tx, rx,
-                  ngx_stream_gatelog_reason(s->status));
-  ctx->session = NULL;
+  gatelog_producer_t *p = ngx_stream_gatelog_producer;
+  const char *reason = ngx_stream_gatelog_reason(s->status);
+  int err = gatelog_p_add_bytes(p, ctx->sid, tx, rx);
+  /* Ended even if the bytes were refused (a full queue): no session is
+   * left open until the worker exits. */
+  int end = ctx->udp ? gatelog_p_udp_end_reason(p, ctx->sid, reason)
+                     : gatelog_p_tcp_end_reason(p, ctx->sid, reason);
+  if (err == 0) err = end;
+  if (err)
+    ngx_log_error(NGX_LOG_WARN, s->connection->log, 0, "gatelog: session %016xL not ended: %s",
+                  (uint64_t)ctx->sid, gatelog_strerror(err));
+  ctx->sid = 0;
   return NGX_OK;
 }

@@ -34,6 +34,7 @@ static int check_live(gatelog_t *gl, const gl_config *c) {
 
 int gatelog_reload(gatelog_t *gl) {
   if (gl == NULL) return UV_EINVAL;
+  if (gl_thread_foreign(gl)) return gl_thread_call(gl, GL_CALL_RELOAD, NULL);
   if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
   gl_config cfg;
   gl_config_from_options(&cfg, &gl->opts);

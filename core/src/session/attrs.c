@@ -138,3 +138,19 @@ int gl_attrs_to_extras(const gl_attr_set *set, gl_extras *x) {
   }
   return 0;
 }
+
+int gl_attr_valid(const char *key, size_t n, size_t vlen) {
+  static const char *const standard[] = {
+      "sessionId", "resourceId", "protocol", "sourceAddr", "destAddr", "startedAt",
+      "endedAt", "bytesTx", "bytesRx", "sourceIp", "sourcePort", "destIp", "destPort",
+      "endReason", "final", "seq", "deltaTx", "deltaRx"};
+  if (n == 0 || n > GL_ATTR_KEY_MAX || vlen > GL_ATTR_VALUE_MAX) return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = key[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+      return 0;
+  }
+  for (size_t i = 0; i < sizeof(standard) / sizeof(standard[0]); i++)
+    if (strcmp(key, standard[i]) == 0) return 0;
+  return 1;
+}

@@ -23,6 +23,9 @@ typedef struct gl_attrs {
 } gl_attrs;
 
 void gl_attrs_free(gl_attrs *a);
+/* 1 if key (n bytes) may name a field: 1 to GL_ATTR_KEY_MAX of A-Z a-z
+ * 0-9 _, not a standard field's name; and a value of vlen bytes fits. */
+int gl_attr_valid(const char *key, size_t n, size_t vlen);
 /* Set key to value for session sid (replacing an earlier value). 0,
  * UV_ENOSPC (GL_ATTRS_PER_SESSION fields already) or UV_ENOMEM. Lengths
  * are the caller's to check. */

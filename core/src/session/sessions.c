@@ -103,6 +103,11 @@ void gl_session_finish(gatelog_t *gl, uint32_t idx, const char *reason, uint64_t
   count_end(&gl->stats, r.proto, reason);
   access_line(gl, &r, 0);
   gl_table_remove(&gl->table, idx);
+  if (r.proto == GL_PROTO_UDP) {
+    /* The next track of this flow, on any thread, makes a new session. */
+    gl_flow_key k = {r.resource, r.src, r.dst};
+    gl_flowdir_remove(gl->flows, &k, r.sid);
+  }
   deliver(gl, &r);
   if (gl->attrs.count) gl_attrs_drop(&gl->attrs, r.sid);
   if (gl->opts.on_end) {
@@ -248,8 +253,10 @@ static int make_room(gatelog_t *gl) {
   return 0;
 }
 
+/* With *sid 0, a new id is drawn; else *sid is the id (a producer's). */
 static int start_session(gatelog_t *gl, int proto, int64_t resource, const gl_addr *src,
                          const gl_addr *dst, gatelog_sid_t *sid) {
+  if (*sid && gl_table_find_sid(&gl->table, *sid) != GL_NONE) return UV_EEXIST;
   int err = make_room(gl);
   if (err) return err;
   gl_session s;
@@ -259,9 +266,9 @@ static int start_session(gatelog_t *gl, int proto, int64_t resource, const gl_ad
   gl_session_set_addrs(&s, src, dst);
   s.start_real_ns = gl_now_real(gl);
   s.start_mono_ns = s.last_mono_ns = gl_now_mono(gl);
-  do {
+  s.sid = *sid;
+  while (s.sid == 0 || (*sid == 0 && gl_table_find_sid(&gl->table, s.sid) != GL_NONE))
     if ((err = gl_ids_next(&gl->ids, &s.sid)) != 0) return err;
-  } while (gl_table_find_sid(&gl->table, s.sid) != GL_NONE);
   uint32_t idx;
   if ((err = gl_table_insert(&gl->table, &s, &idx)) != 0) return err;
   if (proto == GL_PROTO_TCP) gl->stats.tcp_started++;
@@ -295,7 +302,23 @@ int gatelog_tcp_start(gatelog_t *gl, int64_t resource_id, const struct sockaddr 
   gl_addr a, b;
   int err = endpoints(gl, src, dst, sid, &a, &b);
   if (err) return err;
+  *sid = 0;
   return start_session(gl, GL_PROTO_TCP, resource_id, &a, &b, sid);
+}
+
+/* A flow the table does not hold may still have an id in the directory:
+ * a producer claimed it and its start is on the way. Start it under
+ * that id, so that the flow has one session whoever saw it first. */
+static int start_flow(gatelog_t *gl, const gl_flow_key *k, gatelog_sid_t *sid) {
+  gatelog_sid_t fresh;
+  int err;
+  do {
+    if ((err = gl_ids_next(&gl->ids, &fresh)) != 0) return err;
+  } while (gl_table_find_sid(&gl->table, fresh) != GL_NONE);
+  if ((err = gl_flowdir_claim(gl->flows, k, fresh, sid)) < 0) return err;
+  err = start_session(gl, GL_PROTO_UDP, k->resource, &k->src, &k->dst, sid);
+  if (err) gl_flowdir_remove(gl->flows, k, *sid);
+  return err;
 }
 
 int gatelog_udp_track(gatelog_t *gl, int64_t resource_id, const struct sockaddr *src,
@@ -304,10 +327,35 @@ int gatelog_udp_track(gatelog_t *gl, int64_t resource_id, const struct sockaddr 
   int err = endpoints(gl, src, dst, sid, &a, &b);
   if (err) return err;
   uint32_t idx = gl_table_find_flow(&gl->table, resource_id, &a, &b);
-  if (idx == GL_NONE) return start_session(gl, GL_PROTO_UDP, resource_id, &a, &b, sid);
+  if (idx == GL_NONE) {
+    gl_flow_key k = {resource_id, a, b};
+    return start_flow(gl, &k, sid);
+  }
   gl_table_touch(&gl->table, idx, gl_now_mono(gl));
   *sid = gl_table_at(&gl->table, idx)->sid;
   return 0;
+}
+
+int gl_session_start_as(gatelog_t *gl, int64_t resource, const gl_addr *src, const gl_addr *dst,
+                        gatelog_sid_t sid) {
+  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
+  return start_session(gl, GL_PROTO_TCP, resource, src, dst, &sid);
+}
+
+int gl_session_track_as(gatelog_t *gl, const gl_flow_key *k, gatelog_sid_t sid) {
+  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
+  uint32_t idx = gl_table_find_sid(&gl->table, sid);
+  if (idx != GL_NONE) {
+    if (gl_table_at(&gl->table, idx)->proto != GL_PROTO_UDP) return GATELOG_EWRONGPROTO;
+    gl_table_touch(&gl->table, idx, gl_now_mono(gl));
+    return 0;
+  }
+  /* Not open: its first track to arrive starts it, if the directory still
+   * gives the flow this id; else the flow ended since (a late track). */
+  if (gl_flowdir_get(gl->flows, k) != sid) return GATELOG_ENOSESSION;
+  int err = start_session(gl, GL_PROTO_UDP, k->resource, &k->src, &k->dst, &sid);
+  if (err) gl_flowdir_remove(gl->flows, k, sid);
+  return err;
 }
 
 /* ---- activity and the end -------------------------------------------------------- */
@@ -378,28 +426,10 @@ void gl_sessions_fit(gatelog_t *gl) {
     gl_session_finish(gl, gl_table_least_recent_any(&gl->table), "evicted", gl_now_real(gl));
 }
 
-/* A key the record does not have already: 1 to GL_ATTR_KEY_MAX of
- * A-Z a-z 0-9 _, not one of the standard fields. */
-static int valid_attr_key(const char *key, size_t n) {
-  static const char *const standard[] = {
-      "sessionId", "resourceId", "protocol", "sourceAddr", "destAddr", "startedAt",
-      "endedAt", "bytesTx", "bytesRx", "sourceIp", "sourcePort", "destIp", "destPort",
-      "endReason", "final", "seq", "deltaTx", "deltaRx"};
-  if (n == 0 || n > GL_ATTR_KEY_MAX) return 0;
-  for (size_t i = 0; i < n; i++) {
-    char c = key[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
-      return 0;
-  }
-  for (size_t i = 0; i < sizeof(standard) / sizeof(standard[0]); i++)
-    if (strcmp(key, standard[i]) == 0) return 0;
-  return 1;
-}
-
 int gatelog_set_attr(gatelog_t *gl, gatelog_sid_t sid, const char *key, const char *value) {
   if (gl == NULL || key == NULL || value == NULL) return UV_EINVAL;
   size_t klen = strlen(key), vlen = strlen(value);
-  if (!valid_attr_key(key, klen) || vlen > GL_ATTR_VALUE_MAX) return UV_EINVAL;
+  if (!gl_attr_valid(key, klen, vlen)) return UV_EINVAL;
   if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
   if (gl_table_find_sid(&gl->table, sid) == GL_NONE) return GATELOG_ENOSESSION;
   return gl_attrs_set(&gl->attrs, sid, key, klen, value, vlen);
