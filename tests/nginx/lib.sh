@@ -97,3 +97,27 @@ nginx_cleanup() {
 }
 NGINX_WORKERS_SEEN=""
 trap nginx_cleanup EXIT
+
+# nginx's own access log of stream sessions, the ground truth the records
+# are held against: "client_port bytes_received bytes_sent status" a line.
+ACCESS_LOG_DIRECTIVES="log_format gatelog_truth '\$remote_port \$bytes_received \$bytes_sent \$status';
+  access_log $TMP/access.log gatelog_truth;"
+
+# truth_matches: every session in nginx's access log has exactly one record
+# with the same client port and bytes, and no record is left over.
+truth_matches() {
+  sort "$TMP/access.log" >"$TMP/truth.sorted"
+  jq -r '"\(.sourcePort // (.sourceAddr | sub(".*:"; ""))) \(.bytesTx) \(.bytesRx)"' "$GATELOG_OUTPUT" |
+    sort >"$TMP/records.sorted"
+  cut -d' ' -f1-3 "$TMP/truth.sorted" | diff - "$TMP/records.sorted" >"$TMP/truth.diff"
+}
+
+# new_generation OLD_WORKERS: the master runs as many workers as before,
+# none of them from OLD_WORKERS.
+new_generation() {
+  local w
+  for w in $(workers); do
+    echo "$1" | grep -qx "$w" && return 1
+  done
+  workers_are "$(echo "$1" | wc -w)"
+}
