@@ -44,7 +44,7 @@ CONF
 /usr/sbin/nginx -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/error.log" -g "daemon off;" &
 nginx_pid=$!
 pids="$pids $nginx_pid"
-until ss -ltn | grep -q "127.0.0.1:$off "; do sleep 0.05; done
+until grep -q "0100007F:$(printf %04X "$off") 00000000:0000 0A" /proc/net/tcp; do sleep 0.05; done
 
 # round PORT: sessions per second of two client loops for $secs seconds.
 round() {

@@ -42,7 +42,9 @@ workers() {
   pgrep -P "$NGINX_PID" 2>/dev/null | sort || true
 }
 workers_are() { [ "$(workers | wc -l)" = "$1" ]; }
-listening() { ss -ltn | grep -q "127.0.0.1:$1 "; }
+# listening PORT: a socket listens on 127.0.0.1:PORT (/proc, not a
+# connection, which nginx would log as a session).
+listening() { grep -q "0100007F:$(printf %04X "$1") 00000000:0000 0A" /proc/net/tcp; }
 
 # start_nginx N_WORKERS: nginx in the foreground of a background job (so
 # that its master is our child), until its TCP port $1 listens.
