@@ -442,7 +442,8 @@ GATELOG_EXTERN int gatelog_set_attr(gatelog_t *gl, gatelog_sid_t sid, const char
                                     const char *value);
 
 /* Seal the open batch now (if it holds a record) and start sending what is
- * ready. Errors: GATELOG_ECLOSED. */
+ * ready; what producers called before this call is applied first, so the
+ * sessions they ended are in the batch. Errors: GATELOG_ECLOSED. */
 GATELOG_EXTERN int gatelog_flush(gatelog_t *gl);
 
 /* Do what the timeouts make due by now (by the options' clock, if one is
@@ -534,7 +535,11 @@ GATELOG_EXTERN void gatelog_producer_free(gatelog_producer_t *p);
  * gatelog_udp_track, gatelog_udp_end, gatelog_udp_end_reason and
  * gatelog_add_bytes, but called on the producer's thread. The id is drawn
  * on that thread and written to *sid at once; the event goes to the loop
- * through the producer's queue and is applied in the order of its calls.
+ * through the producer's queue. A session's calls may go through several
+ * producers (e.g. from Go, where goroutines move between threads): calls
+ * that happen one after the other, on whatever threads, are applied in
+ * that order. An end is applied once the loop has been over every queue
+ * after it came (a wake-up or two later).
  * What can only be known on the loop (an unknown or ended id, a full table
  * with table_full = refuse) is not returned: it is counted in
  * stats.producer_failed.

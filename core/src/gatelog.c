@@ -188,6 +188,8 @@ int gatelog_flush(gatelog_t *gl) {
   if (gl == NULL) return UV_EINVAL;
   if (gl_thread_foreign(gl)) return gl_thread_call(gl, GL_CALL_FLUSH, NULL);
   if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
+  /* What producers called before the flush is in it. */
+  gl_hub_sync(gl);
   gl_outbox_seal(gl);
   gl->retry_at_ms = 0; /* an explicit flush tries a failing sink again now */
   gl_schedule_pump(gl);

@@ -267,6 +267,7 @@ int gl_session_track_as(gatelog_t *gl, const gl_flow_key *k, gatelog_sid_t sid);
 int gl_hub_new(gatelog_t *gl);            /* in gatelog_new, before the handles */
 void gl_hub_wake_init(gatelog_t *gl);     /* its async handle, counted in handles_open */
 void gl_hub_close(gatelog_t *gl);         /* gatelog_close: last events in, no more */
+void gl_hub_sync(gatelog_t *gl);          /* apply what producers called before now */
 void gl_hub_detach(gatelog_t *gl);        /* the teardown: the core is gone */
 void gl_hub_stats(gatelog_t *gl, gatelog_stats_t *out);
 

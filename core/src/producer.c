@@ -36,6 +36,21 @@ typedef struct gl_event {
   } u;
 } gl_event;
 
+/* An event whose session the loop did not know when it came: its start
+ * may still wait in another producer's queue (a session's calls made on
+ * different threads, one after the other). */
+typedef struct parked {
+  gl_event event;
+  uint64_t pass; /* h->passes when it was parked */
+} parked;
+
+/* A parked session: its events are tried again together, once a pass has
+ * gone by since the last of them was parked. */
+typedef struct parked_sid {
+  uint64_t sid;
+  uint64_t last_pass;
+} parked_sid;
+
 typedef struct gl_hub {
   uv_mutex_t mu;                 /* the list, core_gone, the retired counts */
   gl_link producers;
@@ -52,6 +67,11 @@ typedef struct gl_hub {
   gatelog_producer_t **snapshot;
   size_t snapshot_cap;
   uint64_t events, drains, failed;
+  uint64_t passes;               /* complete passes over the queues */
+  parked *parked;                /* events held back, in arrival order */
+  size_t nparked, parked_cap;
+  parked_sid *parked_sids;       /* their ids: an open-addressing table */
+  size_t sids_cap;               /* a power of two, > 2 * nparked */
   /* Counts of producers freed (under mu). */
   uint64_t retired_full, retired_waits;
   uint64_t open;
@@ -74,6 +94,8 @@ static void hub_unref(gl_hub *h) {
   gl_flowdir_free(&h->flows);
   uv_mutex_destroy(&h->mu);
   free(h->snapshot);
+  free(h->parked);
+  free(h->parked_sids);
   free(h);
 }
 
@@ -124,23 +146,134 @@ static int apply(gatelog_t *gl, const gl_event *e) {
   case EV_TCP_END: return gatelog_tcp_end_reason(gl, e->sid, reason);
   case EV_UDP_END: return gatelog_udp_end_reason(gl, e->sid, reason);
   case EV_BYTES: return gatelog_add_bytes(gl, e->sid, e->u.bytes.tx, e->u.bytes.rx);
-  case EV_ATTR: {
-    int err = gatelog_set_attr(gl, e->sid, e->u.attr, e->u.attr + strlen(e->u.attr) + 1);
-    free(e->u.attr);
-    return err;
-  }
+  case EV_ATTR: return gatelog_set_attr(gl, e->sid, e->u.attr, e->u.attr + strlen(e->u.attr) + 1);
   default: return UV_EINVAL;
   }
 }
 
-/* Apply up to `limit` events of p; 1 if some are left. */
-static int drain_one(gatelog_t *gl, gatelog_producer_t *p, uint64_t limit) {
+/* An event is done with (applied, failed for good): what it holds goes. */
+static void release(gl_event *e) {
+  if (e->kind == EV_ATTR) free(e->u.attr);
+}
+
+/* ---- the order of a session's events across producers -------------------
+ * A session's calls may come from several producers (Go's goroutines move
+ * between threads; a gateway may hand a connection to another thread): a
+ * call made after another, on whatever thread, is applied after it. The
+ * loop visits the queues one after the other, so an add_bytes or end can
+ * arrive before its start, or an end before an add_bytes called before
+ * it. So an end is always parked, and so is an add_bytes whose session is
+ * unknown or has parked events; a parked session is tried again once a
+ * whole pass over the queues has begun and ended after its last event
+ * was parked: by then every call made before them has arrived. */
+
+static size_t sid_slot(const gl_hub *h, uint64_t sid) {
+  size_t i = (size_t)((sid * 0x9e3779b97f4a7c15ull) >> 20) & (h->sids_cap - 1);
+  while (h->parked_sids[i].sid != 0 && h->parked_sids[i].sid != sid) i = (i + 1) & (h->sids_cap - 1);
+  return i;
+}
+
+static parked_sid *parked_of(const gl_hub *h, uint64_t sid) {
+  if (h->nparked == 0) return NULL;
+  parked_sid *ps = &h->parked_sids[sid_slot(h, sid)];
+  return ps->sid == sid ? ps : NULL;
+}
+
+static void note(gl_hub *h, uint64_t sid, uint64_t pass) {
+  parked_sid *ps = &h->parked_sids[sid_slot(h, sid)];
+  ps->sid = sid;
+  if (pass >= ps->last_pass) ps->last_pass = pass;
+}
+
+/* The table of parked ids, made again from the list (after it shrank or grew). */
+static int index_parked(gl_hub *h) {
+  size_t cap = 64;
+  while (cap <= 2 * h->nparked) cap <<= 1;
+  if (cap != h->sids_cap) {
+    parked_sid *a = malloc(cap * sizeof(*a));
+    if (a == NULL) return UV_ENOMEM;
+    free(h->parked_sids);
+    h->parked_sids = a;
+    h->sids_cap = cap;
+  }
+  memset(h->parked_sids, 0, h->sids_cap * sizeof(parked_sid));
+  for (size_t i = 0; i < h->nparked; i++) note(h, h->parked[i].event.sid, h->parked[i].pass);
+  return 0;
+}
+
+/* 0, or UV_ENOMEM (the event is then counted as failed). */
+static int park(gl_hub *h, const gl_event *e) {
+  if (h->nparked == h->parked_cap) {
+    size_t cap = h->parked_cap ? h->parked_cap * 2 : 64;
+    parked *a = realloc(h->parked, cap * sizeof(*a));
+    if (a == NULL) return UV_ENOMEM;
+    h->parked = a;
+    h->parked_cap = cap;
+  }
+  h->parked[h->nparked++] = (parked){*e, h->passes};
+  if (2 * h->nparked >= h->sids_cap) return index_parked(h);
+  note(h, e->sid, h->passes);
+  return 0;
+}
+
+/* Events that belong after their session's start: a field set
+ * (gatelog_p_set_attr) is ordered as bytes are. */
+static int before_end(int kind) { return kind == EV_BYTES || kind == EV_ATTR; }
+static int later_event(const gl_event *e) {
+  return before_end(e->kind) || e->kind == EV_TCP_END || e->kind == EV_UDP_END;
+}
+
+/* Apply one event as it comes off a queue. */
+static void take(gatelog_t *gl, const gl_event *e) {
   gl_hub *h = gl->hub;
+  h->events++;
+  if (later_event(e) && (!before_end(e->kind) || parked_of(h, e->sid))) {
+    if (park(h, e) != 0) {
+      release((gl_event *)e);
+      h->failed++;
+    }
+    return;
+  }
+  int err = apply(gl, e);
+  if (err == GATELOG_ENOSESSION && later_event(e) && park(h, e) == 0) return;
+  release((gl_event *)e);
+  if (err) h->failed++;
+}
+
+/* Try again the parked sessions a whole pass has gone by since (all of
+ * them with `all`: the close, when no call can still be on its way). Two
+ * producers' events of one session arrive in either order: its bytes are
+ * applied before its end, as they must have been called. */
+static void retry_parked(gatelog_t *gl, int all) {
+  gl_hub *h = gl->hub;
+  if (h->nparked == 0) return;
+  for (int ends = 0; ends <= 1; ends++)
+    for (size_t i = 0; i < h->nparked; i++) {
+      parked *pk = &h->parked[i];
+      if (before_end(pk->event.kind) == ends || pk->event.kind == 0) continue;
+      if (!all && parked_of(h, pk->event.sid)->last_pass + 2 > h->passes) continue;
+      if (apply(gl, &pk->event) != 0) h->failed++;
+      release(&pk->event);
+      pk->event.kind = 0; /* done */
+    }
+  size_t kept = 0;
+  for (size_t i = 0; i < h->nparked; i++)
+    if (h->parked[i].event.kind != 0) h->parked[kept++] = h->parked[i];
+  if (kept == h->nparked) return;
+  h->nparked = kept;
+  if (index_parked(h) != 0) { /* no memory for the table: give up on them */
+    for (size_t i = 0; i < h->nparked; i++) release(&h->parked[i].event);
+    h->failed += h->nparked;
+    h->nparked = 0;
+  }
+}
+
+/* Take up to `limit` events of p; 1 if some are left. */
+static int drain_one(gatelog_t *gl, gatelog_producer_t *p, uint64_t limit) {
   gl_event *e;
   while ((e = gl_spsc_peek(&p->queue)) != NULL) {
     if (limit-- == 0) return 1;
-    if (apply(gl, e) != 0) h->failed++;
-    h->events++;
+    take(gl, e);
     gl_spsc_release(&p->queue);
   }
   return 0;
@@ -188,11 +321,33 @@ static void on_wake(uv_async_t *a) {
   int more = 0;
   if (gl->phase == GL_OPEN) {
     h->drains++;
-    for (size_t i = 0; i < n; i++) more |= drain_one(gl, h->snapshot[i], DRAIN_PER_PRODUCER);
+    /* With events parked, each queue is taken to its end as seen now, so
+     * that this pass completes and they can be tried again. */
+    int whole = h->nparked > 0;
+    for (size_t i = 0; i < n; i++) {
+      gatelog_producer_t *p = h->snapshot[i];
+      more |= drain_one(gl, p, whole ? gl_spsc_count(&p->queue) : DRAIN_PER_PRODUCER);
+    }
+    if (!more || whole) h->passes++;
+    retry_parked(gl, 0);
   }
   reap(h, n);
-  if (more) wake(h);
+  if (more || h->nparked) wake(h);
   gl_cb_end(gl, t0);
+}
+
+void gl_hub_sync(gatelog_t *gl) {
+  gl_hub *h = gl->hub;
+  if (gl->phase != GL_OPEN) return;
+  size_t n = snapshot(h);
+  /* Two whole passes: the second began after every call made before this
+   * one had arrived, so what they parked can be applied. */
+  for (int pass = 0; pass < 2; pass++) {
+    for (size_t i = 0; i < n; i++) drain_one(gl, h->snapshot[i], gl_spsc_count(&h->snapshot[i]->queue));
+    h->passes++;
+  }
+  retry_parked(gl, 0);
+  if (h->nparked) wake(h);
 }
 
 void gl_hub_wake_init(gatelog_t *gl) {
@@ -214,6 +369,7 @@ void gl_hub_close(gatelog_t *gl) {
     while (atomic_load(&p->busy)) drain_one(gl, p, UINT64_MAX);
     drain_one(gl, p, UINT64_MAX);
   }
+  retry_parked(gl, 1);
   reap(h, n);
 }
 

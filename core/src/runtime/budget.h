@@ -16,7 +16,8 @@
 #include <time.h>
 
 typedef struct gl_budget {
-  uint64_t time_ns;             /* per call; 0: none */
+  _Atomic uint64_t time_ns;     /* per call; 0: none. Atomic: the watchdog reads it while
+                                   a load changes it (runtime.c) */
   size_t memory_max;            /* bytes; 0: none */
   size_t memory;                /* bytes the state holds now */
   /* A call's start is not timed on the loop thread (reading a thread's CPU

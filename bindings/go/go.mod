@@ -1,0 +1,3 @@
+module gatelog
+
+go 1.19
