@@ -14,78 +14,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "producer.h"
 #include "util/clock.h"
-#include "util/spsc.h"
 
 #define DRAIN_PER_PRODUCER 4096 /* events per producer per wake-up: the loop's other work goes on */
 #define WAIT_NAP_NS 20000       /* a full queue under producer_full = wait: sleep this between looks */
-
-enum ev_kind { EV_TCP_START = 1, EV_UDP_TRACK, EV_TCP_END, EV_UDP_END, EV_BYTES, EV_ATTR };
-
-/* One call, as the loop will apply it. */
-typedef struct gl_event {
-  uint64_t sid;
-  uint8_t kind;
-  uint8_t with_reason;
-  union {
-    gl_flow_key flow;            /* starts and tracks */
-    struct { uint64_t tx, rx; } bytes;
-    char reason[65];             /* ends with the gateway's endReason */
-    char *attr;                  /* "key\0value\0", malloc'd: freed when applied */
-  } u;
-} gl_event;
-
-/* An event whose session the loop did not know when it came: its start
- * may still wait in another producer's queue (a session's calls made on
- * different threads, one after the other). */
-typedef struct parked {
-  gl_event event;
-  uint64_t pass; /* h->passes when it was parked */
-} parked;
-
-/* A parked session: its events are tried again together, once a pass has
- * gone by since the last of them was parked. */
-typedef struct parked_sid {
-  uint64_t sid;
-  uint64_t last_pass;
-} parked_sid;
-
-typedef struct gl_hub {
-  uv_mutex_t mu;                 /* the list, core_gone, the retired counts */
-  gl_link producers;
-  gatelog_t *core;               /* NULL once the core is gone (under mu) */
-  _Atomic int refs;              /* the core, and each producer */
-  _Atomic int closing;           /* gatelog_close started: calls fail */
-  _Atomic int wake_pending;      /* the loop was woken and has not drained yet */
-  gl_flowdir flows;
-  uint32_t queue_size;
-  int full_policy;
-  uint64_t wait_ns;
-  uint64_t id_seed;              /* mixes producer ids with the core's */
-  /* Loop thread only: */
-  gatelog_producer_t **snapshot;
-  size_t snapshot_cap;
-  uint64_t events, drains, failed;
-  uint64_t passes;               /* complete passes over the queues */
-  parked *parked;                /* events held back, in arrival order */
-  size_t nparked, parked_cap;
-  parked_sid *parked_sids;       /* their ids: an open-addressing table */
-  size_t sids_cap;               /* a power of two, > 2 * nparked */
-  /* Counts of producers freed (under mu). */
-  uint64_t retired_full, retired_waits;
-  uint64_t open;
-} gl_hub;
-
-struct gatelog_producer_s {
-  gl_link node;                  /* in hub->producers */
-  gl_hub *hub;
-  gl_spsc queue;
-  gl_ids ids;                    /* this thread's ids */
-  _Atomic int busy;              /* inside a call that may push */
-  _Atomic int freed;             /* the owner is done: the loop frees it once drained */
-  _Atomic uint64_t full, waits;  /* refused for a full queue; waited for room */
-};
 
 /* ---- the hub ------------------------------------------------------------ */
 
@@ -138,142 +71,12 @@ static void wake(gl_hub *h) {
 
 /* ---- the loop side ------------------------------------------------------ */
 
-static int apply(gatelog_t *gl, const gl_event *e) {
-  const char *reason = e->with_reason ? e->u.reason : "closed";
-  switch (e->kind) {
-  case EV_TCP_START: return gl_session_start_as(gl, e->u.flow.resource, &e->u.flow.src, &e->u.flow.dst, e->sid);
-  case EV_UDP_TRACK: return gl_session_track_as(gl, &e->u.flow, e->sid);
-  case EV_TCP_END: return gatelog_tcp_end_reason(gl, e->sid, reason);
-  case EV_UDP_END: return gatelog_udp_end_reason(gl, e->sid, reason);
-  case EV_BYTES: return gatelog_add_bytes(gl, e->sid, e->u.bytes.tx, e->u.bytes.rx);
-  case EV_ATTR: return gatelog_set_attr(gl, e->sid, e->u.attr, e->u.attr + strlen(e->u.attr) + 1);
-  default: return UV_EINVAL;
-  }
-}
-
-/* An event is done with (applied, failed for good): what it holds goes. */
-static void release(gl_event *e) {
-  if (e->kind == EV_ATTR) free(e->u.attr);
-}
-
-/* ---- the order of a session's events across producers -------------------
- * A session's calls may come from several producers (Go's goroutines move
- * between threads; a gateway may hand a connection to another thread): a
- * call made after another, on whatever thread, is applied after it. The
- * loop visits the queues one after the other, so an add_bytes or end can
- * arrive before its start, or an end before an add_bytes called before
- * it. So an end is always parked, and so is an add_bytes whose session is
- * unknown or has parked events; a parked session is tried again once a
- * whole pass over the queues has begun and ended after its last event
- * was parked: by then every call made before them has arrived. */
-
-static size_t sid_slot(const gl_hub *h, uint64_t sid) {
-  size_t i = (size_t)((sid * 0x9e3779b97f4a7c15ull) >> 20) & (h->sids_cap - 1);
-  while (h->parked_sids[i].sid != 0 && h->parked_sids[i].sid != sid) i = (i + 1) & (h->sids_cap - 1);
-  return i;
-}
-
-static parked_sid *parked_of(const gl_hub *h, uint64_t sid) {
-  if (h->nparked == 0) return NULL;
-  parked_sid *ps = &h->parked_sids[sid_slot(h, sid)];
-  return ps->sid == sid ? ps : NULL;
-}
-
-static void note(gl_hub *h, uint64_t sid, uint64_t pass) {
-  parked_sid *ps = &h->parked_sids[sid_slot(h, sid)];
-  ps->sid = sid;
-  if (pass >= ps->last_pass) ps->last_pass = pass;
-}
-
-/* The table of parked ids, made again from the list (after it shrank or grew). */
-static int index_parked(gl_hub *h) {
-  size_t cap = 64;
-  while (cap <= 2 * h->nparked) cap <<= 1;
-  if (cap != h->sids_cap) {
-    parked_sid *a = malloc(cap * sizeof(*a));
-    if (a == NULL) return UV_ENOMEM;
-    free(h->parked_sids);
-    h->parked_sids = a;
-    h->sids_cap = cap;
-  }
-  memset(h->parked_sids, 0, h->sids_cap * sizeof(parked_sid));
-  for (size_t i = 0; i < h->nparked; i++) note(h, h->parked[i].event.sid, h->parked[i].pass);
-  return 0;
-}
-
-/* 0, or UV_ENOMEM (the event is then counted as failed). */
-static int park(gl_hub *h, const gl_event *e) {
-  if (h->nparked == h->parked_cap) {
-    size_t cap = h->parked_cap ? h->parked_cap * 2 : 64;
-    parked *a = realloc(h->parked, cap * sizeof(*a));
-    if (a == NULL) return UV_ENOMEM;
-    h->parked = a;
-    h->parked_cap = cap;
-  }
-  h->parked[h->nparked++] = (parked){*e, h->passes};
-  if (2 * h->nparked >= h->sids_cap) return index_parked(h);
-  note(h, e->sid, h->passes);
-  return 0;
-}
-
-/* Events that belong after their session's start: a field set
- * (gatelog_p_set_attr) is ordered as bytes are. */
-static int before_end(int kind) { return kind == EV_BYTES || kind == EV_ATTR; }
-static int later_event(const gl_event *e) {
-  return before_end(e->kind) || e->kind == EV_TCP_END || e->kind == EV_UDP_END;
-}
-
-/* Apply one event as it comes off a queue. */
-static void take(gatelog_t *gl, const gl_event *e) {
-  gl_hub *h = gl->hub;
-  h->events++;
-  if (later_event(e) && (!before_end(e->kind) || parked_of(h, e->sid))) {
-    if (park(h, e) != 0) {
-      release((gl_event *)e);
-      h->failed++;
-    }
-    return;
-  }
-  int err = apply(gl, e);
-  if (err == GATELOG_ENOSESSION && later_event(e) && park(h, e) == 0) return;
-  release((gl_event *)e);
-  if (err) h->failed++;
-}
-
-/* Try again the parked sessions a whole pass has gone by since (all of
- * them with `all`: the close, when no call can still be on its way). Two
- * producers' events of one session arrive in either order: its bytes are
- * applied before its end, as they must have been called. */
-static void retry_parked(gatelog_t *gl, int all) {
-  gl_hub *h = gl->hub;
-  if (h->nparked == 0) return;
-  for (int ends = 0; ends <= 1; ends++)
-    for (size_t i = 0; i < h->nparked; i++) {
-      parked *pk = &h->parked[i];
-      if (before_end(pk->event.kind) == ends || pk->event.kind == 0) continue;
-      if (!all && parked_of(h, pk->event.sid)->last_pass + 2 > h->passes) continue;
-      if (apply(gl, &pk->event) != 0) h->failed++;
-      release(&pk->event);
-      pk->event.kind = 0; /* done */
-    }
-  size_t kept = 0;
-  for (size_t i = 0; i < h->nparked; i++)
-    if (h->parked[i].event.kind != 0) h->parked[kept++] = h->parked[i];
-  if (kept == h->nparked) return;
-  h->nparked = kept;
-  if (index_parked(h) != 0) { /* no memory for the table: give up on them */
-    for (size_t i = 0; i < h->nparked; i++) release(&h->parked[i].event);
-    h->failed += h->nparked;
-    h->nparked = 0;
-  }
-}
-
 /* Take up to `limit` events of p; 1 if some are left. */
 static int drain_one(gatelog_t *gl, gatelog_producer_t *p, uint64_t limit) {
   gl_event *e;
   while ((e = gl_spsc_peek(&p->queue)) != NULL) {
     if (limit-- == 0) return 1;
-    take(gl, e);
+    gl_order_take(gl, e);
     gl_spsc_release(&p->queue);
   }
   return 0;
@@ -329,7 +132,7 @@ static void on_wake(uv_async_t *a) {
       more |= drain_one(gl, p, whole ? gl_spsc_count(&p->queue) : DRAIN_PER_PRODUCER);
     }
     if (!more || whole) h->passes++;
-    retry_parked(gl, 0);
+    gl_order_retry(gl, 0);
   }
   reap(h, n);
   if (more || h->nparked) wake(h);
@@ -346,7 +149,7 @@ void gl_hub_sync(gatelog_t *gl) {
     for (size_t i = 0; i < n; i++) drain_one(gl, h->snapshot[i], gl_spsc_count(&h->snapshot[i]->queue));
     h->passes++;
   }
-  retry_parked(gl, 0);
+  gl_order_retry(gl, 0);
   if (h->nparked) wake(h);
 }
 
@@ -369,7 +172,7 @@ void gl_hub_close(gatelog_t *gl) {
     while (atomic_load(&p->busy)) drain_one(gl, p, UINT64_MAX);
     drain_one(gl, p, UINT64_MAX);
   }
-  retry_parked(gl, 1);
+  gl_order_retry(gl, 1);
   reap(h, n);
 }
 
