@@ -359,6 +359,18 @@ typedef struct gatelog_script_info_s {
  * get their defaults. */
 GATELOG_EXTERN void gatelog_options_init(gatelog_options_t *opts);
 
+/* Set the option named `name` (its Lua name, as in gatelog.new{} and the
+ * README's options table) from the text `value`, for hosts whose
+ * configuration is text (the nginx module's gatelog_option): durations in
+ * seconds ("0.2"), booleans "on"/"off", enums by name ("warn"). String
+ * options keep the pointer `value`: it must outlive every use of opts.
+ * Callback options and "script" cannot be set this way. Errors: UV_EINVAL
+ * (NULL argument, unknown name), GATELOG_ECONFIG (value out of range or
+ * malformed); either way opts is unchanged and, if `why` is not NULL, a
+ * line saying why is written to it (at most why_len bytes, NUL included). */
+GATELOG_EXTERN int gatelog_options_set(gatelog_options_t *opts, const char *name,
+                                       const char *value, char *why, size_t why_len);
+
 /* Create a core on `loop`, load and validate the policy script, start the
  * flush timer. `opts` is copied; the caller keeps ownership of it and of its
  * strings. On success *out holds the core and 0 is returned; free it with
@@ -415,6 +427,19 @@ GATELOG_EXTERN int gatelog_udp_end_reason(gatelog_t *gl, gatelog_sid_t sid, cons
  * GATELOG_ECLOSED. */
 GATELOG_EXTERN int gatelog_add_bytes(gatelog_t *gl, gatelog_sid_t sid,
                                      uint64_t tx, uint64_t rx);
+
+/* Attach a field to an open session (TCP or UDP): its record gets "key":
+ * "value" (a JSON string) after the standard fields, and filter and enrich
+ * see it as s[key] (enrich may change or remove it). For what the gateway
+ * learns during a session, e.g. the upstream it chose or a TLS server
+ * name. Setting a key again replaces its value. key and value are
+ * NUL-terminated and copied. Errors: UV_EINVAL (NULL argument; a key that
+ * is not 1 to 64 of A-Z a-z 0-9 _ or is a standard field's name; a value
+ * over 1024 bytes), UV_ENOSPC (16 fields on the session already),
+ * GATELOG_ENOSESSION, GATELOG_ECLOSED, UV_ENOMEM; the session is unchanged
+ * on error. */
+GATELOG_EXTERN int gatelog_set_attr(gatelog_t *gl, gatelog_sid_t sid, const char *key,
+                                    const char *value);
 
 /* Seal the open batch now (if it holds a record) and start sending what is
  * ready; what producers called before this call is applied first, so the
@@ -553,6 +578,15 @@ GATELOG_EXTERN int gatelog_p_udp_end_reason(gatelog_producer_t *p, gatelog_sid_t
                                             const char *reason);
 GATELOG_EXTERN int gatelog_p_add_bytes(gatelog_producer_t *p, gatelog_sid_t sid, uint64_t tx,
                                        uint64_t rx);
+
+/* gatelog_set_attr from a producer's thread: key and value are checked
+ * and copied now, and set on the loop in the order of the producer's
+ * calls. Errors (returned now): UV_EINVAL (as gatelog_set_attr),
+ * GATELOG_ENOSESSION (sid 0), GATELOG_ECLOSED, GATELOG_EAGAIN, UV_ENOMEM;
+ * an unknown or ended sid, or a 17th field, is counted in
+ * stats.producer_failed. */
+GATELOG_EXTERN int gatelog_p_set_attr(gatelog_producer_t *p, gatelog_sid_t sid, const char *key,
+                                      const char *value);
 
 /* Create a core as gatelog_new does, on a libuv loop of its own that runs
  * on a new thread of gatelog's: for a gateway not built on libuv. Report

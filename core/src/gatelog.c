@@ -22,6 +22,8 @@ static void free_core(gatelog_t *gl) {
     free(s);
   }
   gl_table_free(&gl->table);
+  gl_attrs_free(&gl->attrs);
+  gl_extras_free(&gl->attrs_view);
   gl_hub_detach(gl);
   gl_extras_free(&gl->extras);
   gl_spool_free(gl->spool);

@@ -14,6 +14,7 @@
 #include "util/list.h"
 #include "log.h"
 #include "options.h"
+#include "session/attrs.h"
 #include "session/record.h"
 #include "session/table.h"
 #include "outbox/workers.h"
@@ -189,6 +190,8 @@ struct gatelog_s {
     uint64_t first_ms;        /* loop time of the first drop of this run of drops */
     uint64_t records, batches;
   } drops;                    /* since the last total line */
+  gl_attrs attrs;             /* gatelog_set_attr's fields, by session */
+  gl_extras attrs_view;       /* one record's of them, for the policy */
   gl_extras extras;           /* reused for each record */
   char *last_reload_error;    /* NULL: the last reload succeeded */
   char last_error[1024];

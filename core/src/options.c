@@ -7,6 +7,7 @@
 #include <lua.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CTYPE(ctype) \
@@ -149,4 +150,65 @@ int gl_option_from_lua(lua_State *L, int idx, const gl_option *o, int64_t *out, 
       snprintf(why, n, "must be an integer from %" PRId64 " to %" PRId64, o->min, o->max);
     return -1;
   }
+}
+
+/* A value written as text, as gatelog.new{} would take it: seconds for
+ * milliseconds, "on"/"off" (or true/false, 1/0) for booleans, the Lua
+ * names of enums. */
+static int from_text(const gl_option *o, const char *s, int64_t *out, char *why, size_t n) {
+  if (o->type == GL_T_BOOL) {
+    int on = !strcmp(s, "on") || !strcmp(s, "true") || !strcmp(s, "1");
+    int off = !strcmp(s, "off") || !strcmp(s, "false") || !strcmp(s, "0");
+    if (on || off) {
+      *out = on;
+      return 0;
+    }
+    snprintf(why, n, "must be on or off");
+    return -1;
+  }
+  if (o->type == GL_T_ENUM) {
+    int i = name_index(o->names, s);
+    if (i >= 0) {
+      *out = i;
+      return 0;
+    }
+    names_reason(o->names, why, n);
+    return -1;
+  }
+  char *end;
+  double v = strtod(s, &end);
+  if (*s && *end == '\0' && from_number(o, v, out) == 0) return 0;
+  if (o->unit == GL_U_MS)
+    snprintf(why, n, "must be a number of seconds from %.15g to %.15g", o->min / 1000.0,
+             o->max / 1000.0);
+  else
+    snprintf(why, n, "must be an integer from %" PRId64 " to %" PRId64, o->min, o->max);
+  return -1;
+}
+
+int gatelog_options_set(gatelog_options_t *opts, const char *name, const char *value, char *why,
+                        size_t why_len) {
+  char scratch[1];
+  if (why == NULL || why_len == 0) why = scratch, why_len = sizeof(scratch);
+  if (opts == NULL || name == NULL || value == NULL) {
+    snprintf(why, why_len, "NULL argument");
+    return UV_EINVAL;
+  }
+  const gl_option *o = gl_option_find(name);
+  if (o == NULL || o->type == GL_T_CODE || strcmp(name, "script") == 0) {
+    snprintf(why, why_len, "%s: no such option", name);
+    return UV_EINVAL;
+  }
+  if (o->type == GL_T_STR) {
+    *(const char **)((char *)opts + o->off) = value;
+    return 0;
+  }
+  int64_t v;
+  char reason[160];
+  if (from_text(o, value, &v, reason, sizeof(reason)) != 0) {
+    snprintf(why, why_len, "%s %s: %s", name, value, reason);
+    return GATELOG_ECONFIG;
+  }
+  gl_option_set(o, opts, o->off, v);
+  return 0;
 }

@@ -405,3 +405,23 @@ int gatelog_p_add_bytes(gatelog_producer_t *p, gatelog_sid_t sid, uint64_t tx, u
   e->u.bytes.rx = rx;
   return push(p, e, EV_BYTES, sid);
 }
+
+int gatelog_p_set_attr(gatelog_producer_t *p, gatelog_sid_t sid, const char *key,
+                       const char *value) {
+  if (p == NULL || key == NULL || value == NULL) return UV_EINVAL;
+  size_t klen = strlen(key), vlen = strlen(value);
+  if (!gl_attr_valid(key, klen, vlen)) return UV_EINVAL;
+  if (sid == 0) return GATELOG_ENOSESSION;
+  char *kv = malloc(klen + vlen + 2);
+  if (kv == NULL) return UV_ENOMEM;
+  memcpy(kv, key, klen + 1);
+  memcpy(kv + klen + 1, value, vlen + 1);
+  int err;
+  gl_event *e = begin(p, &err);
+  if (e == NULL) {
+    free(kv);
+    return err;
+  }
+  e->u.attr = kv;
+  return push(p, e, EV_ATTR, sid);
+}

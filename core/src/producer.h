@@ -8,7 +8,7 @@
 #include "internal.h"
 #include "util/spsc.h"
 
-enum ev_kind { EV_TCP_START = 1, EV_UDP_TRACK, EV_TCP_END, EV_UDP_END, EV_BYTES };
+enum ev_kind { EV_TCP_START = 1, EV_UDP_TRACK, EV_TCP_END, EV_UDP_END, EV_BYTES, EV_ATTR };
 
 /* One call, as the loop will apply it. */
 typedef struct gl_event {
@@ -19,6 +19,7 @@ typedef struct gl_event {
     gl_flow_key flow;            /* starts and tracks */
     struct { uint64_t tx, rx; } bytes;
     char reason[65];             /* ends with the gateway's endReason */
+    char *attr;                  /* "key\0value\0", malloc'd: freed when done with */
   } u;
 } gl_event;
 

@@ -13,8 +13,14 @@ static int apply(gatelog_t *gl, const gl_event *e) {
   case EV_TCP_END: return gatelog_tcp_end_reason(gl, e->sid, reason);
   case EV_UDP_END: return gatelog_udp_end_reason(gl, e->sid, reason);
   case EV_BYTES: return gatelog_add_bytes(gl, e->sid, e->u.bytes.tx, e->u.bytes.rx);
+  case EV_ATTR: return gatelog_set_attr(gl, e->sid, e->u.attr, e->u.attr + strlen(e->u.attr) + 1);
   default: return UV_EINVAL;
   }
+}
+
+/* An event is done with (applied, or failed for good): what it holds goes. */
+static void release(const gl_event *e) {
+  if (e->kind == EV_ATTR) free(e->u.attr);
 }
 
 /* ---- the order of a session's events across producers -------------------
@@ -77,18 +83,27 @@ static int park(gl_hub *h, const gl_event *e) {
   return 0;
 }
 
-static int later_event(const gl_event *e) { return e->kind == EV_BYTES || e->kind == EV_TCP_END || e->kind == EV_UDP_END; }
+/* Events that belong after their session's start and before its end: a
+ * field set (gatelog_p_set_attr) is ordered as bytes are. */
+static int before_end(int kind) { return kind == EV_BYTES || kind == EV_ATTR; }
+static int later_event(const gl_event *e) {
+  return before_end(e->kind) || e->kind == EV_TCP_END || e->kind == EV_UDP_END;
+}
 
 /* Apply one event as it comes off a queue. */
 void gl_order_take(gatelog_t *gl, const gl_event *e) {
   gl_hub *h = gl->hub;
   h->events++;
-  if (later_event(e) && (e->kind != EV_BYTES || parked_of(h, e->sid))) {
-    if (park(h, e) != 0) h->failed++;
+  if (later_event(e) && (!before_end(e->kind) || parked_of(h, e->sid))) {
+    if (park(h, e) != 0) {
+      release(e);
+      h->failed++;
+    }
     return;
   }
   int err = apply(gl, e);
-  if (err == GATELOG_ENOSESSION && later_event(e)) err = park(h, e);
+  if (err == GATELOG_ENOSESSION && later_event(e) && park(h, e) == 0) return;
+  release(e);
   if (err) h->failed++;
 }
 
@@ -102,9 +117,10 @@ void gl_order_retry(gatelog_t *gl, int all) {
   for (int ends = 0; ends <= 1; ends++)
     for (size_t i = 0; i < h->nparked; i++) {
       parked *pk = &h->parked[i];
-      if ((pk->event.kind != EV_BYTES) != ends || pk->event.kind == 0) continue;
+      if (before_end(pk->event.kind) == ends || pk->event.kind == 0) continue;
       if (!all && parked_of(h, pk->event.sid)->last_pass + 2 > h->passes) continue;
       if (apply(gl, &pk->event) != 0) h->failed++;
+      release(&pk->event);
       pk->event.kind = 0; /* done */
     }
   size_t kept = 0;
@@ -113,6 +129,7 @@ void gl_order_retry(gatelog_t *gl, int all) {
   if (kept == h->nparked) return;
   h->nparked = kept;
   if (index_parked(h) != 0) { /* no memory for the table: give up on them */
+    for (size_t i = 0; i < h->nparked; i++) release(&h->parked[i].event);
     h->failed += h->nparked;
     h->nparked = 0;
   }

@@ -92,6 +92,19 @@ int gl_policy_check_senders(gatelog_t *gl, const gl_policy *p) {
 static int run_record(gl_policy *p, gl_record *r, gl_extras *x, int synthetic);
 static void make_record_call(gl_policy *p);
 
+/* x emptied, then holding the fields the gateway set (gatelog_set_attr),
+ * which filter sees and enrich may change; r->extras is x if it holds any. */
+static void gateway_fields(gl_record *r, gl_extras *x) {
+  gl_extras_reset(x);
+  r->extras = NULL;
+  if (r->attrs == NULL) return;
+  if (gl_extras_copy(x, r->attrs) != 0) {
+    gl_extras_reset(x);
+    return;
+  }
+  r->extras = x;
+}
+
 /* Run filter and enrich once on a made-up record: a script whose
  * functions raise on every record fails here rather than in production. */
 static int try_synthetic(gl_policy *p) {
@@ -210,7 +223,7 @@ static int run_record(gl_policy *p, gl_record *r, gl_extras *x, int synthetic) {
     v = p->view;
   }
   v->r = r;
-  r->extras = NULL;
+  gateway_fields(r, x);
   int outer = p->in_call;
   p->in_call = 1;
   gl_budget_begin(L, &p->rt.budget);
@@ -218,7 +231,7 @@ static int run_record(gl_policy *p, gl_record *r, gl_extras *x, int synthetic) {
     if (p->fn_ref[fn] == LUA_NOREF) continue;
     v->writable = fn == GL_FN_ENRICH;
     if (fn == GL_FN_ENRICH) {
-      gl_extras_reset(x);
+      gateway_fields(r, x);
       r->extras = x;
     }
     if (run_fn(p, fn, base + 2, base + 1) == 0) {
@@ -229,10 +242,7 @@ static int run_record(gl_policy *p, gl_record *r, gl_extras *x, int synthetic) {
     /* A spent budget stops the record's script work: enrich does not run. */
     int kind = budget_kind(&p->rt.budget);
     spent = kind != 0;
-    if (fn == GL_FN_ENRICH) {
-      gl_extras_reset(x);
-      r->extras = NULL;
-    }
+    if (fn == GL_FN_ENRICH) gateway_fields(r, x);
     if (synthetic) {
       const char *msg = lua_tostring(L, -1);
       gl_set_error(gl, "%s: %s raised on a test record: %.*s", p->rt.path, fn_names[fn],
@@ -279,7 +289,7 @@ static void enter_enrich(gl_policy *p) {
   gl_extras *x = &p->rt.gl->extras;
   p->stage = GL_FN_ENRICH;
   p->view->writable = 1;
-  gl_extras_reset(x);
+  gateway_fields(p->view->r, x);
   p->view->r->extras = x;
 }
 
@@ -329,10 +339,7 @@ static void make_record_call(gl_policy *p) {
  * record. Returns 0 if it is dropped. */
 static int record_failed(gl_policy *p, lua_State *T, int fn, int kind, int drop_on_error) {
   gatelog_t *gl = p->rt.gl;
-  if (fn == GL_FN_ENRICH) {
-    gl_extras_reset(&gl->extras);
-    p->view->r->extras = NULL;
-  }
+  if (fn == GL_FN_ENRICH) gateway_fields(p->view->r, &gl->extras);
   lua_xmove(T, p->rt.L, 1); /* where gl_rt_failed reads it */
   failed(p, fn, kind, drop_on_error ? "failed; record dropped"
                       : fn == GL_FN_FILTER ? "failed; record kept"
@@ -347,7 +354,7 @@ static int run_record_call(gl_policy *p, gl_record *r) {
   int drop_on_error = p->rt.gl->cfg.on_script_error == GATELOG_DROP;
   p->view->r = r;
   p->view->writable = 0;
-  r->extras = NULL;
+  gateway_fields(r, &p->rt.gl->extras);
   p->in_call = 1;
   gl_budget_begin(T, &p->rt.budget);
   lua_pushvalue(T, SLOT_CALL);
@@ -376,7 +383,10 @@ static int run_record_call(gl_policy *p, gl_record *r) {
 
 int gl_policy_process(gl_policy *p, gl_record *r) {
   r->extras = NULL;
-  if (p->rec_L == NULL) return 1; /* no filter, no enrich */
+  if (p->rec_L == NULL) { /* no filter, no enrich */
+    if (r->attrs) gateway_fields(r, &p->rt.gl->extras);
+    return 1;
+  }
   gl_rt_ref(&p->rt); /* a reload from a callback must not close it under us */
   /* A host callback re-entering the core from inside a script call finds
    * the view busy: that record takes the general path, a view of its own. */

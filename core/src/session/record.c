@@ -275,3 +275,16 @@ int gl_record_json(gl_buf *b, const gl_record *r) {
   }
   return err ? err : gl_buf_append(b, "}", 1);
 }
+
+int gl_extras_copy(gl_extras *x, const gl_extras *from) {
+  gl_extras_reset(x);
+  for (uint32_t i = 0; i < from->n; i++) {
+    const gl_extra *e = &from->v[i];
+    const char *key = gl_extras_str(from, e->key_off);
+    int err = e->type == GL_EXTRA_STRING
+                  ? gl_extras_set_string(x, key, e->key_len, gl_extras_str(from, e->str_off), e->str_len)
+                  : gl_extras_set_number(x, key, e->key_len, e->num, e->type);
+    if (err) return err;
+  }
+  return 0;
+}

@@ -46,6 +46,9 @@ typedef struct gl_record {
   uint32_t seq;
   uint64_t delta_tx, delta_rx; /* since the session's previous record */
   gl_extras *extras; /* NULL: nothing added */
+  /* Fields the gateway set on the session (gatelog_set_attr, as strings),
+   * NULL if none: the policy copies them into extras before filter runs. */
+  const struct gl_extras *attrs;
 } gl_record;
 
 const char *gl_proto_name(int proto);
@@ -60,6 +63,9 @@ int gl_extras_set_string(gl_extras *x, const char *key, size_t klen,
                          const char *s, size_t len);
 int gl_extras_set_number(gl_extras *x, const char *key, size_t klen,
                          double v, int type);
+/* Make x a copy of from's fields (not its address overrides). 0 or
+ * UV_ENOMEM. */
+int gl_extras_copy(gl_extras *x, const gl_extras *from);
 /* Remove key if present. */
 void gl_extras_unset(gl_extras *x, const char *key, size_t klen);
 /* Override sourceAddr (which = 0) or destAddr (which = 1). */

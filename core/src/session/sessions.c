@@ -16,7 +16,7 @@ enum due_kind { DUE_NONE, DUE_IDLE, DUE_LIFETIME, DUE_INTERIM };
 
 /* ---- records ------------------------------------------------------------- */
 
-static void record_from(const gatelog_t *gl, uint32_t idx, gl_record *r) {
+static void record_from(gatelog_t *gl, uint32_t idx, gl_record *r) {
   const gl_session *s = gl_table_at(&gl->table, idx);
   memset(r, 0, sizeof(*r));
   r->sid = s->sid;
@@ -32,6 +32,11 @@ static void record_from(const gatelog_t *gl, uint32_t idx, gl_record *r) {
   r->seq = 1;
   r->delta_tx = s->bytes_tx;
   r->delta_rx = s->bytes_rx;
+  const gl_attr_set *set = gl->attrs.count ? gl_attrs_get(&gl->attrs, s->sid) : NULL;
+  if (set) {
+    gl_extras_reset(&gl->attrs_view);
+    if (gl_attrs_to_extras(set, &gl->attrs_view) == 0) r->attrs = &gl->attrs_view;
+  }
   if (gl->table.with_interim) {
     const gl_interim *in = gl_table_interim(&gl->table, idx);
     r->seq = in->seq + 1;
@@ -104,6 +109,7 @@ void gl_session_finish(gatelog_t *gl, uint32_t idx, const char *reason, uint64_t
     gl_flowdir_remove(gl->flows, &k, r.sid);
   }
   deliver(gl, &r);
+  if (gl->attrs.count) gl_attrs_drop(&gl->attrs, r.sid);
   if (gl->opts.on_end) {
     struct sockaddr_storage src, dst;
     gl_addr_to_sockaddr(&r.src, &src);
@@ -418,4 +424,13 @@ void gl_sessions_fit(gatelog_t *gl) {
   if (gl->cfg.max_sessions == 0 || gl->cfg.table_full != GATELOG_EVICT) return;
   while (gl->table.count > gl->cfg.max_sessions)
     gl_session_finish(gl, gl_table_least_recent_any(&gl->table), "evicted", gl_now_real(gl));
+}
+
+int gatelog_set_attr(gatelog_t *gl, gatelog_sid_t sid, const char *key, const char *value) {
+  if (gl == NULL || key == NULL || value == NULL) return UV_EINVAL;
+  size_t klen = strlen(key), vlen = strlen(value);
+  if (!gl_attr_valid(key, klen, vlen)) return UV_EINVAL;
+  if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
+  if (gl_table_find_sid(&gl->table, sid) == GL_NONE) return GATELOG_ENOSESSION;
+  return gl_attrs_set(&gl->attrs, sid, key, klen, value, vlen);
 }
