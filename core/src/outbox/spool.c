@@ -151,6 +151,21 @@ gl_batch *gl_spool_stub(gatelog_t *gl, const gl_entry *e, uint64_t seg, uint64_t
   return b;
 }
 
+/* Batches lost with a segment deleted to make room: counted and logged
+ * (rate-limited), whether found with the segment or by a read that failed. */
+static void count_lost(gatelog_t *gl, uint64_t batches, uint64_t records) {
+  gl_spool *sp = gl->spool;
+  gl->stats.batches_dropped += batches;
+  gl->stats.records_dropped += records;
+  uint64_t held;
+  if (gl_ratelimit_allow(&sp->rl_lost, gl_now_ms(gl), &held))
+    gl_log(gl, GATELOG_LOG_WARN,
+           "spool over spool_max_bytes=%llu: dropped its oldest segment, with %llu batches "
+           "(%llu records) not delivered (%llu records dropped in all)",
+           (unsigned long long)sp->max_bytes, (unsigned long long)batches,
+           (unsigned long long)records, (unsigned long long)gl->stats.records_dropped);
+}
+
 /* Batches of a segment the thread deleted to make room: those held on
  * disk only are lost, the others are in memory only from now on. */
 static void lose_segment(gatelog_t *gl, uint64_t seg, gl_link *done) {
@@ -178,16 +193,7 @@ static void lose_segment(gatelog_t *gl, uint64_t seg, gl_link *done) {
     if (b->spool_seg == seg) b->spool_seg = 0;
   }
   gl_outbox_enforce_cap(gl); /* those in memory only now count */
-  if (batches == 0) return;
-  gl->stats.batches_dropped += batches;
-  gl->stats.records_dropped += records;
-  uint64_t held;
-  if (gl_ratelimit_allow(&sp->rl_lost, gl_now_ms(gl), &held))
-    gl_log(gl, GATELOG_LOG_WARN,
-           "spool over spool_max_bytes=%llu: dropped its oldest segment, with %llu batches "
-           "(%llu records) not delivered (%llu records dropped in all)",
-           (unsigned long long)sp->max_bytes, (unsigned long long)batches,
-           (unsigned long long)records, (unsigned long long)gl->stats.records_dropped);
+  if (batches > 0) count_lost(gl, batches, records);
 }
 
 /* A batch the thread read back (or failed to). */
@@ -203,10 +209,14 @@ static void loaded(gatelog_t *gl, gl_batch *b) {
     gl_outbox_held(gl, b, 1);
     return;
   }
-  /* Damaged (the thread logged where) or deleted to make room. */
-  if (b->work_err == UV_EILSEQ) gl->stats.spool_corrupt++;
-  gl->stats.batches_dropped++;
-  gl->stats.records_dropped += b->count;
+  /* Deleted to make room, or damaged (the thread logged where). */
+  if (b->work_err == UV_ENOENT) {
+    count_lost(gl, 1, b->count);
+  } else {
+    if (b->work_err == UV_EILSEQ) gl->stats.spool_corrupt++;
+    gl->stats.batches_dropped++;
+    gl->stats.records_dropped += b->count;
+  }
   gl_spool_done(gl, b);
   gl_outbox_forget(gl, b);
   gl_batch_free(b);
