@@ -518,6 +518,59 @@ static void test_udp_dedup(void) {
   onloop_free(&t);
 }
 
+/* ---- a client that reuses its port at once ---------------------------------
+ * An end forgets the flow on the calling thread: a track called after it
+ * is a new session even while the end still waits in a queue (nginx starts
+ * the next UDP session of a client before gatelog's loop has run). Both
+ * sessions get their record; no call fails. On one producer, and on two
+ * where the loop drains the second (newer) queue first. */
+
+static void udp_reuse(int producers) {
+  gatelog_options_t o;
+  options(&o);
+  onloop t;
+  gatelog_producer_t *a = onloop_open(&t, &o), *b;
+  if (a == NULL) return;
+  b = a;
+  if (producers == 2) CHECK(gatelog_producer_new(t.gl, &b) == 0);
+  struct sockaddr_in c = addr4("192.0.2.9", 4000), s = addr4("192.0.2.53", 53);
+  gatelog_sid_t x, x2, y, z;
+  CHECK(gatelog_p_udp_track(a, 5, SA(c), SA(s), &x) == 0);
+  CHECK(gatelog_p_udp_track(b, 5, SA(c), SA(s), &x2) == 0);
+  CHECK(x2 == x);
+  CHECK(gatelog_p_add_bytes(b, x, 1, 2) == 0);
+  CHECK(gatelog_p_udp_end(a, x) == 0);
+  CHECK(gatelog_p_udp_track(b, 5, SA(c), SA(s), &y) == 0);
+  CHECK(y != 0 && y != x);
+  CHECK(gatelog_p_add_bytes(b, y, 3, 4) == 0);
+  CHECK(gatelog_p_udp_end_reason(b, y, "idle") == 0);
+  CHECK(gatelog_p_udp_track(a, 5, SA(c), SA(s), &z) == 0);
+  CHECK(z != x && z != y);
+  gatelog_stats_t st;
+  memset(&st, 0, sizeof(st));
+  for (int i = 0; i < 100 && (st.udp_ended < 2 || st.udp_open < 1); i++) {
+    uv_run(&t.loop, UV_RUN_NOWAIT);
+    gatelog_stats(t.gl, &st);
+  }
+  CHECK(st.udp_started == 3);
+  CHECK(st.udp_ended == 2);
+  CHECK(st.udp_open == 1);
+  CHECK(st.producer_failed == 0);
+  if (b != a) gatelog_producer_free(b);
+  gatelog_producer_free(a);
+  onloop_close(&t);
+  got *g = find(&t.rcv, x);
+  CHECK(g->seen == 1 && g->tx == 1 && g->rx == 2);
+  g = find(&t.rcv, y);
+  CHECK(g->seen == 1 && g->tx == 3 && g->rx == 4);
+  CHECK(find(&t.rcv, z)->seen == 1); /* ended by the close */
+  CHECK(t.rcv.records == 3);
+  onloop_free(&t);
+}
+
+static void test_udp_reuse_one(void) { udp_reuse(1); }
+static void test_udp_reuse_two(void) { udp_reuse(2); }
+
 /* ---- a session's calls from two producers --------------------------------------
  * A start on one producer, its bytes and end on another, queued before the
  * loop runs; the loop visits the second queue first (the producers' order
@@ -642,6 +695,8 @@ static void test_thread_calls(void) {
   TEST(full_wait)              \
   TEST(full_wait_room)         \
   TEST(udp_dedup)              \
+  TEST(udp_reuse_one)          \
+  TEST(udp_reuse_two)          \
   TEST(order_across_producers) \
   TEST(errors)                 \
   TEST(thread_calls)

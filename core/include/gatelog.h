@@ -556,9 +556,10 @@ GATELOG_EXTERN void gatelog_producer_free(gatelog_producer_t *p);
  * gatelog_p_udp_track returns the flow's id at once, also when another
  * thread sees the same flow at the same moment: a directory of open flows,
  * shared by the threads, gives every caller the same id until the flow's
- * session ends on the loop (by gatelog_p_udp_end, an idle timeout, ...);
- * the next track after that end makes a new session (a track right after
- * gatelog_p_udp_end may still get the old id: docs/threads.md).
+ * session ends: gatelog_p_udp_end forgets the flow when it is called, so a
+ * track called after it (on any thread) makes a new session at once;
+ * an idle timeout or a loop-thread end forget it when the loop applies
+ * them (docs/threads.md).
  *
  * Errors (returned now): UV_EINVAL (NULL p or sid, a bad reason),
  * UV_EAFNOSUPPORT, GATELOG_ENOSESSION (sid 0), GATELOG_ECLOSED (the close

@@ -263,7 +263,7 @@ void gl_sessions_fit(gatelog_t *gl);
 /* sessions.c: what a producer's events become on the loop. */
 int gl_session_start_as(gatelog_t *gl, int64_t resource, const gl_addr *src, const gl_addr *dst,
                         gatelog_sid_t sid);
-int gl_session_track_as(gatelog_t *gl, const gl_flow_key *k, gatelog_sid_t sid);
+int gl_session_track_as(gatelog_t *gl, const gl_flow_key *k, gatelog_sid_t sid, int claimed);
 
 /* producer.c: the hub the producers attach to. */
 int gl_hub_new(gatelog_t *gl);            /* in gatelog_new, before the handles */

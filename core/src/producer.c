@@ -361,6 +361,7 @@ int gatelog_p_udp_track(gatelog_producer_t *p, int64_t resource_id, const struct
   uint64_t fresh, id;
   if ((err = gl_ids_next(&p->ids, &fresh)) != 0) return abandon(p, err);
   if ((err = gl_flowdir_claim(&p->hub->flows, &k, fresh, &id)) < 0) return abandon(p, err);
+  e->claimed = err == 1;
   e->u.flow = k;
   *sid = id;
   return push(p, e, EV_UDP_TRACK, id);
@@ -381,7 +382,12 @@ static int end(gatelog_producer_t *p, gatelog_sid_t sid, int kind, const char *r
   if (e == NULL) return err;
   e->with_reason = reason != NULL;
   if (reason) memcpy(e->u.reason, reason, len + 1);
-  return push(p, e, kind, sid);
+  if ((err = push(p, e, kind, sid)) != 0) return err;
+  /* The flow is forgotten now, not when the loop applies the end: a track
+   * of it called after this end is a new session (a client that reuses
+   * its port at once), whichever thread calls it. */
+  if (kind == EV_UDP_END) gl_flowdir_forget(&p->hub->flows, sid);
+  return 0;
 }
 
 int gatelog_p_tcp_end(gatelog_producer_t *p, gatelog_sid_t sid) { return end(p, sid, EV_TCP_END, NULL); }

@@ -15,6 +15,7 @@ typedef struct gl_event {
   uint64_t sid;
   uint8_t kind;
   uint8_t with_reason;
+  uint8_t claimed; /* a track that gave the flow a new id: it starts the session */
   union {
     gl_flow_key flow;            /* starts and tracks */
     struct { uint64_t tx, rx; } bytes;

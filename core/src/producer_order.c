@@ -9,7 +9,7 @@ static int apply(gatelog_t *gl, const gl_event *e) {
   const char *reason = e->with_reason ? e->u.reason : "closed";
   switch (e->kind) {
   case EV_TCP_START: return gl_session_start_as(gl, e->u.flow.resource, &e->u.flow.src, &e->u.flow.dst, e->sid);
-  case EV_UDP_TRACK: return gl_session_track_as(gl, &e->u.flow, e->sid);
+  case EV_UDP_TRACK: return gl_session_track_as(gl, &e->u.flow, e->sid, e->claimed);
   case EV_TCP_END: return gatelog_tcp_end_reason(gl, e->sid, reason);
   case EV_UDP_END: return gatelog_udp_end_reason(gl, e->sid, reason);
   case EV_BYTES: return gatelog_add_bytes(gl, e->sid, e->u.bytes.tx, e->u.bytes.rx);

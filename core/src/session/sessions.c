@@ -342,7 +342,7 @@ int gl_session_start_as(gatelog_t *gl, int64_t resource, const gl_addr *src, con
   return start_session(gl, GL_PROTO_TCP, resource, src, dst, &sid);
 }
 
-int gl_session_track_as(gatelog_t *gl, const gl_flow_key *k, gatelog_sid_t sid) {
+int gl_session_track_as(gatelog_t *gl, const gl_flow_key *k, gatelog_sid_t sid, int claimed) {
   if (gl->phase != GL_OPEN) return GATELOG_ECLOSED;
   uint32_t idx = gl_table_find_sid(&gl->table, sid);
   if (idx != GL_NONE) {
@@ -350,9 +350,13 @@ int gl_session_track_as(gatelog_t *gl, const gl_flow_key *k, gatelog_sid_t sid) 
     gl_table_touch(&gl->table, idx, gl_now_mono(gl));
     return 0;
   }
-  /* Not open: its first track to arrive starts it, if the directory still
-   * gives the flow this id; else the flow ended since (a late track). */
-  if (gl_flowdir_get(gl->flows, k) != sid) return GATELOG_ENOSESSION;
+  /* Not open: its first track to arrive starts it. The track that claimed
+   * the id always comes before the session's end (an end waits a pass),
+   * even when the end has forgotten the flow already; another track does
+   * if the directory still gives the flow this id. Else it is a touch of
+   * a flow that ended since, or whose claim is still on its way: nothing
+   * to do. */
+  if (!claimed && gl_flowdir_get(gl->flows, k) != sid) return 0;
   int err = start_session(gl, GL_PROTO_UDP, k->resource, &k->src, &k->dst, &sid);
   if (err) gl_flowdir_remove(gl->flows, k, sid);
   return err;
