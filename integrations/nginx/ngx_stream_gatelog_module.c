@@ -20,6 +20,7 @@
 
 #include <netinet/in.h>
 
+#include "gatelog_adopt.h"
 #include "gatelog_bridge.h"
 
 typedef struct {
@@ -231,6 +232,62 @@ static ngx_int_t ngx_stream_gatelog_postconfiguration(ngx_conf_t *cf) {
 
 /* ---- worker lifetime ---------------------------------------------------- */
 
+/* ---- spools no worker holds (gatelog_adopt.h) ---------------------------
+ * Looked for at init and every GATELOG_ADOPT_SCAN_MS after: a worker of the
+ * previous generation may leave batches in its spool when it exits, after
+ * this worker started. An adopted spool's core is stopped once it has
+ * delivered everything; at exit, with the worker's drain. */
+#define GATELOG_ADOPT_POLL_MS 1000
+#define GATELOG_ADOPT_SCAN_MS 10000
+
+static ngx_event_t ngx_stream_gatelog_adopt_ev;
+static gatelog_options_t ngx_stream_gatelog_adopt_opts;
+static char ngx_stream_gatelog_spool_base[PATH_MAX], ngx_stream_gatelog_spool_own[PATH_MAX];
+static ngx_msec_t ngx_stream_gatelog_adopt_scan_at;
+
+static void ngx_stream_gatelog_adopted(void *data, const char *dir) {
+  ngx_log_error(NGX_LOG_NOTICE, (ngx_log_t *)data, 0,
+                "gatelog: delivering the spool %s, which no worker holds", dir);
+}
+
+static void ngx_stream_gatelog_adopt_failed(void *data, const char *dir, const char *why) {
+  ngx_log_error(NGX_LOG_ALERT, (ngx_log_t *)data, 0, "gatelog: cannot deliver the spool %s: %s",
+                dir, why);
+}
+
+static void ngx_stream_gatelog_adopt_done(void *data, const char *dir) {
+  ngx_log_error(NGX_LOG_NOTICE, (ngx_log_t *)data, 0, "gatelog: the spool %s is delivered", dir);
+}
+
+static void ngx_stream_gatelog_adopt_tick(ngx_event_t *ev) {
+  gla_poll(0, 0, ngx_stream_gatelog_adopt_done, ev->log);
+  if (ngx_current_msec >= ngx_stream_gatelog_adopt_scan_at) {
+    gla_scan(ngx_stream_gatelog_spool_base, ngx_stream_gatelog_spool_own,
+             &ngx_stream_gatelog_adopt_opts, ngx_stream_gatelog_adopted,
+             ngx_stream_gatelog_adopt_failed, ev->log);
+    ngx_stream_gatelog_adopt_scan_at = ngx_current_msec + GATELOG_ADOPT_SCAN_MS;
+  }
+  if (!ngx_exiting && !ngx_quit && !ngx_terminate) ngx_add_timer(ev, GATELOG_ADOPT_POLL_MS);
+}
+
+static void ngx_stream_gatelog_adopt_start(ngx_cycle_t *cycle,
+                                           ngx_stream_gatelog_main_conf_t *mcf,
+                                           const gatelog_options_t *o, const char *own) {
+  ngx_stream_gatelog_adopt_opts = *o;
+  /* The options' strings belong to the configuration, which lives as long
+   * as the worker; the spool directory is set for each adopted one. */
+  ngx_stream_gatelog_adopt_opts.spool_dir = NULL;
+  ngx_snprintf((u_char *)ngx_stream_gatelog_spool_base, sizeof(ngx_stream_gatelog_spool_base),
+               "%V%Z", &mcf->spool);
+  ngx_cpystrn((u_char *)ngx_stream_gatelog_spool_own, (u_char *)own,
+              sizeof(ngx_stream_gatelog_spool_own));
+  ngx_stream_gatelog_adopt_ev.handler = ngx_stream_gatelog_adopt_tick;
+  ngx_stream_gatelog_adopt_ev.log = cycle->log;
+  ngx_stream_gatelog_adopt_ev.cancelable = 1; /* no reason to keep a quitting worker */
+  ngx_stream_gatelog_adopt_scan_at = 0;
+  ngx_stream_gatelog_adopt_tick(&ngx_stream_gatelog_adopt_ev);
+}
+
 /* The worker's spool: the first directory of <spool>/w<N>, <spool>/w<N>.1,
  * ... whose lock is free (a worker of the previous generation may still
  * hold w<N> while it drains after a reload). A worker that died left its
@@ -266,7 +323,9 @@ static ngx_int_t ngx_stream_gatelog_init_process(ngx_cycle_t *cycle) {
     ngx_log_error(NGX_LOG_ALERT, cycle->log, 0, "gatelog: no core in this worker: %s (%s)",
                   why, gatelog_err_name(rc));
     ngx_stream_gatelog_core = NULL;
+    return NGX_OK;
   }
+  if (mcf->spool.data) ngx_stream_gatelog_adopt_start(cycle, mcf, &o, dir);
   return NGX_OK;
 }
 
@@ -275,6 +334,7 @@ static void ngx_stream_gatelog_exit_process(ngx_cycle_t *cycle) {
   ngx_stream_gatelog_main_conf_t *mcf =
       ngx_stream_cycle_get_module_main_conf(cycle, ngx_stream_gatelog_module);
   /* Records the drain could not deliver (nor spool) are logged by the core. */
+  gla_poll(1, (uint32_t)mcf->drain, NULL, NULL);
   glb_stop(ngx_stream_gatelog_core, ngx_stream_gatelog_producer, (uint32_t)mcf->drain);
   ngx_stream_gatelog_core = NULL;
   ngx_stream_gatelog_producer = NULL;

@@ -123,3 +123,24 @@ new_generation() {
   done
   workers_are "$(echo "$1" | wc -w)"
 }
+
+# The spool tests' nginx: the spool sink policy (tests/proxy/spool_sink.lua)
+# writing to $GATELOG_OUTPUT, a spool per worker under $TMP/spool, and a TCP
+# server on PORT in front of the peer's tcp-reply; two workers.
+write_spool_conf() {
+  write_conf "
+  gatelog_script $GATELOG_SOURCE_DIR/tests/proxy/spool_sink.lua;
+  gatelog_option lua_path '$GATELOG_SOURCE_DIR/lua/?.lua';
+  gatelog_spool $TMP/spool;
+  server { listen 127.0.0.1:$1; proxy_pass 127.0.0.1:$(peer_port tcp-reply);
+           proxy_half_close on; gatelog on; gatelog_resource 4; }" 2
+}
+spool_bytes() { cat "$TMP"/spool/w*/seg-*.gls 2>/dev/null | wc -c; }
+# The spool's writer has caught up: its size holds still for a while.
+spool_settled() {
+  local a b
+  a=$(spool_bytes)
+  sleep 0.5
+  b=$(spool_bytes)
+  [ "$a" -gt 0 ] && [ "$a" = "$b" ]
+}

@@ -48,11 +48,15 @@ curl -s -o /dev/null "http://127.0.0.1:$refused_port/" && fail "the refused upst
 check "221 records" wait_for 60 records_are 221
 
 # expect PROTO PORT WANT WHAT: the record of the PROTO session from
-# 127.0.0.1:PORT (a TCP and a UDP client may share a port) reads WANT:
-# "protocol resourceId destAddr upstreamAddr bytesTx bytesRx reason".
+# 127.0.0.1:PORT to WANT's destAddr reads WANT: "protocol resourceId
+# destAddr upstreamAddr bytesTx bytesRx reason". (A TCP and a UDP client
+# may share a port, and so may two TCP clients of different listen ports:
+# the kernel hands out a source port per destination.)
 expect() {
-  local got
-  got=$(jq -r --arg a "127.0.0.1:$2" --arg p "$1" 'select(.sourceAddr == $a and .protocol == $p) |
+  local got dest
+  dest=$(echo "$3" | cut -d' ' -f3)
+  got=$(jq -r --arg a "127.0.0.1:$2" --arg p "$1" --arg d "$dest" \
+    'select(.sourceAddr == $a and .protocol == $p and .destAddr == $d) |
     "\(.protocol) \(.resourceId) \(.destAddr) \(.upstreamAddr) \(.bytesTx) \(.bytesRx) \(.reason)"' \
     "$GATELOG_OUTPUT")
   [ "$got" = "$3" ] || fail "$4: record '$got', want '$3'"

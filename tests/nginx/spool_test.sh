@@ -10,12 +10,7 @@ export GATELOG_OUTPUT=$SINK/records.ndjson # no $SINK: every send fails
 
 start_peer --tcp-reply
 port=$($PEER freeport)
-write_conf "
-  gatelog_script $GATELOG_SOURCE_DIR/tests/proxy/spool_sink.lua;
-  gatelog_option lua_path '$GATELOG_SOURCE_DIR/lua/?.lua';
-  gatelog_spool $TMP/spool;
-  server { listen 127.0.0.1:$port; proxy_pass 127.0.0.1:$(peer_port tcp-reply);
-           proxy_half_close on; gatelog on; gatelog_resource 4; }" 2
+write_spool_conf "$port"
 start_nginx "$port" 2
 
 # sessions N FIRST: N sessions of the peer's client, their ports kept.
@@ -24,15 +19,6 @@ sessions() {
     "$PEER" tcp "127.0.0.1:$port" 3000 >"$TMP/s$i.out" || fail "client $i failed"
     local_port "$TMP/s$i.out" >>"$TMP/ports"
   done
-}
-spool_bytes() { cat "$TMP"/spool/w*/seg-*.gls 2>/dev/null | wc -c; }
-# The spool's writer has caught up: its size holds still for a while.
-spool_settled() {
-  local a b
-  a=$(spool_bytes)
-  sleep 0.5
-  b=$(spool_bytes)
-  [ "$a" -gt 0 ] && [ "$a" = "$b" ]
 }
 # delivered: the client ports in the sink's records, one a line.
 # (the first sink's, moved to $TMP/sink.1 for the stop, and the second's).
