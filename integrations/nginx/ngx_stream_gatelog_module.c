@@ -42,6 +42,9 @@ typedef struct {
 typedef struct {
   gatelog_sid_t sid; /* 0: not logged */
   int udp;
+  ngx_stream_session_t *s;
+  ngx_queue_t open;        /* in ngx_stream_gatelog_open while logged */
+  uint64_t tx_told, rx_told; /* the bytes gatelog has been told of */
 } ngx_stream_gatelog_ctx_t;
 
 static void *ngx_stream_gatelog_create_main_conf(ngx_conf_t *cf);
@@ -53,6 +56,7 @@ static char *ngx_stream_gatelog_script(ngx_conf_t *cf, ngx_command_t *cmd, void 
 static char *ngx_stream_gatelog_option(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_stream_gatelog_init_process(ngx_cycle_t *cycle);
 static void ngx_stream_gatelog_exit_process(ngx_cycle_t *cycle);
+static void ngx_stream_gatelog_bytes_start(ngx_log_t *log);
 
 static ngx_command_t ngx_stream_gatelog_commands[] = {
     {ngx_string("gatelog_script"), NGX_STREAM_MAIN_CONF | NGX_CONF_TAKE1,
@@ -325,6 +329,7 @@ static ngx_int_t ngx_stream_gatelog_init_process(ngx_cycle_t *cycle) {
     ngx_stream_gatelog_core = NULL;
     return NGX_OK;
   }
+  ngx_stream_gatelog_bytes_start(cycle->log);
   if (mcf->spool.data) ngx_stream_gatelog_adopt_start(cycle, mcf, &o, dir);
   return NGX_OK;
 }
@@ -362,6 +367,57 @@ static int64_t ngx_stream_gatelog_resource(ngx_stream_session_t *s,
   return n;
 }
 
+/* ---- bytes while sessions run ------------------------------------------
+ * nginx has no hook while a session's data flows, so every
+ * GATELOG_BYTES_MS the worker tells gatelog what its open sessions moved
+ * since the last time (from nginx's own counters), and the log phase the
+ * rest: the core's interim records (active_timeout) then carry the bytes
+ * so far. */
+#define GATELOG_BYTES_MS 1000
+
+static ngx_queue_t ngx_stream_gatelog_open;
+static ngx_event_t ngx_stream_gatelog_bytes_ev;
+
+/* What the client saw so far: bytes nginx received from it and sent to it. */
+static int ngx_stream_gatelog_tell_bytes(ngx_stream_gatelog_ctx_t *ctx) {
+  uint64_t tx = ctx->s->received > 0 ? (uint64_t)ctx->s->received : 0;
+  uint64_t rx = ctx->s->connection->sent > 0 ? (uint64_t)ctx->s->connection->sent : 0;
+  if (tx == ctx->tx_told && rx == ctx->rx_told) return 0;
+  int err = gatelog_p_add_bytes(ngx_stream_gatelog_producer, ctx->sid, tx - ctx->tx_told,
+                                rx - ctx->rx_told);
+  if (err == 0) {
+    ctx->tx_told = tx;
+    ctx->rx_told = rx;
+  }
+  return err;
+}
+
+static void ngx_stream_gatelog_bytes_tick(ngx_event_t *ev) {
+  ngx_queue_t *q;
+  for (q = ngx_queue_head(&ngx_stream_gatelog_open); q != ngx_queue_sentinel(&ngx_stream_gatelog_open);
+       q = ngx_queue_next(q))
+    ngx_stream_gatelog_tell_bytes(ngx_queue_data(q, ngx_stream_gatelog_ctx_t, open));
+  if (!ngx_exiting && !ngx_quit && !ngx_terminate) ngx_add_timer(ev, GATELOG_BYTES_MS);
+}
+
+static void ngx_stream_gatelog_bytes_start(ngx_log_t *log) {
+  ngx_queue_init(&ngx_stream_gatelog_open);
+  ngx_stream_gatelog_bytes_ev.handler = ngx_stream_gatelog_bytes_tick;
+  ngx_stream_gatelog_bytes_ev.log = log;
+  ngx_stream_gatelog_bytes_ev.cancelable = 1; /* no reason to keep a quitting worker */
+  ngx_add_timer(&ngx_stream_gatelog_bytes_ev, GATELOG_BYTES_MS);
+}
+
+static void ngx_stream_gatelog_forget(ngx_stream_gatelog_ctx_t *ctx) {
+  if (ctx->open.next == NULL) return;
+  ngx_queue_remove(&ctx->open);
+  ctx->open.next = NULL;
+}
+
+/* A session freed without its log phase (nginx always runs it; this is
+ * only so that the list never holds freed memory). */
+static void ngx_stream_gatelog_cleanup(void *data) { ngx_stream_gatelog_forget(data); }
+
 static ngx_stream_gatelog_ctx_t *ngx_stream_gatelog_begin(ngx_stream_session_t *s) {
   ngx_stream_gatelog_srv_conf_t *scf = ngx_stream_get_module_srv_conf(s, ngx_stream_gatelog_module);
   ngx_connection_t *c = s->connection;
@@ -383,6 +439,13 @@ static ngx_stream_gatelog_ctx_t *ngx_stream_gatelog_begin(ngx_stream_session_t *
     ctx->sid = 0;
     ngx_log_error(NGX_LOG_WARN, c->log, 0, "gatelog: session not logged: %s",
                   gatelog_strerror(err));
+  }
+  ctx->s = s;
+  ngx_pool_cleanup_t *cln = ctx->sid ? ngx_pool_cleanup_add(c->pool, 0) : NULL;
+  if (cln) {
+    cln->handler = ngx_stream_gatelog_cleanup;
+    cln->data = ctx;
+    ngx_queue_insert_tail(&ngx_stream_gatelog_open, &ctx->open);
   }
   ngx_stream_set_ctx(s, ctx, ngx_stream_gatelog_module);
   return ctx;
@@ -428,12 +491,10 @@ static ngx_int_t ngx_stream_gatelog_log_handler(ngx_stream_session_t *s) {
   if (ctx == NULL || ctx->sid == 0 || ngx_stream_gatelog_producer == NULL) return NGX_OK;
   ngx_stream_gatelog_attr(s, ctx, mcf->upstream_addr_index, "upstreamAddr");
   ngx_stream_gatelog_attr(s, ctx, mcf->server_name_index, "serverName");
-  /* What the client saw: bytes nginx received from it and sent to it. */
-  uint64_t tx = s->received > 0 ? (uint64_t)s->received : 0;
-  uint64_t rx = s->connection->sent > 0 ? (uint64_t)s->connection->sent : 0;
   gatelog_producer_t *p = ngx_stream_gatelog_producer;
   const char *reason = ngx_stream_gatelog_reason(s->status);
-  int err = gatelog_p_add_bytes(p, ctx->sid, tx, rx);
+  ngx_stream_gatelog_forget(ctx);
+  int err = ngx_stream_gatelog_tell_bytes(ctx);
   /* Ended even if the bytes were refused (a full queue): no session is
    * left open until the worker exits. */
   int end = ctx->udp ? gatelog_p_udp_end_reason(p, ctx->sid, reason)
