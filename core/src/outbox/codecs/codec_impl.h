@@ -1,0 +1,93 @@
+/* What the codecs share (private to outbox/codecs/): a batch's records
+ * read back as the Lua codecs see them in batch.records, and the JSON
+ * pieces of lua/gatelog/json.lua written the same way. */
+#ifndef GATELOG_CODEC_IMPL_H
+#define GATELOG_CODEC_IMPL_H
+
+#include "outbox/codecs/codec.h"
+#include "util/addr.h"
+#include "util/timefmt.h"
+
+typedef struct gl_str {
+  const char *s; /* NULL: absent */
+  size_t len;
+} gl_str;
+
+typedef struct gl_cextra {
+  gl_str key, str; /* str: GL_EXTRA_STRING */
+  double num;
+  int type;
+} gl_cextra;
+
+/* One record as batch.records holds it: strings as the default codec's
+ * JSON decodes (invalid UTF-8 already U+FFFD), endReason from the batch's
+ * reasons, final true where interim records are off, the enrichment
+ * sorted by key (json.extra_keys). */
+typedef struct gl_crec {
+  const gl_record *r;
+  gl_str sid, src, dst, started, ended; /* ended.s NULL: a start record */
+  gl_str reason;                        /* s NULL: none */
+  int final; /* 1 true, 0 false, -1 absent */
+  const gl_cextra *x;
+  uint32_t nx;
+} gl_crec;
+
+typedef struct gl_codec_iter {
+  const gl_codec_batch *in;
+  const char *p, *end, *reason_p, *reason_end;
+  uint32_t i;
+  gl_unpacked u;
+  gl_cextra *x;
+  uint32_t xcap;
+  gl_buf clean; /* strings that were not valid UTF-8, made so */
+  char sid[17], src[GL_ADDR_STRLEN], dst[GL_ADDR_STRLEN];
+  char started[GL_TIME_STRLEN], ended[GL_TIME_STRLEN];
+  gl_crec rec;
+  gl_buf scratch; /* the codec's own */
+  gl_str instance;
+} gl_codec_iter;
+
+typedef struct gl_codec_kind {
+  const char *name;
+  int (*body)(const gl_codec *c, gl_codec_iter *it, gl_buf *out);
+} gl_codec_kind;
+
+struct gl_codec {
+  const gl_codec_kind *kind;
+  int refs;
+  gl_buf part[GL_CODEC_PARTS];
+  gl_str instance; /* opts.instance_id, or s NULL */
+  gl_buf instance_buf;
+};
+
+static inline gl_str gl_codec_part(const gl_codec *c, int which) {
+  gl_str s = {c->part[which].data ? c->part[which].data : "", c->part[which].len};
+  return s;
+}
+
+/* The next record into it->rec: 1, 0 at the end, or a UV error. */
+int gl_codec_next(gl_codec_iter *it);
+
+/* lua/gatelog/json.lua's pieces. 0 or UV_ENOMEM. */
+int gl_lua_string(gl_buf *b, const char *s, size_t len);     /* json.string */
+int gl_lua_number(gl_buf *b, double v);                       /* json.number */
+int gl_lua_u64(gl_buf *b, uint64_t v);  /* json.number of v read back as a Lua number */
+int gl_lua_i64(gl_buf *b, int64_t v);
+/* json.record's text without its braces (every key from sessionId on);
+ * json.record is '{' this '}'. */
+int gl_lua_record_fields(gl_buf *b, const gl_crec *r);
+/* record.key: "<instance>:<sessionId>[-<seq>]" (no instance: no prefix). */
+int gl_lua_key(gl_buf *b, const gl_crec *r, gl_str instance);
+/* record.time_of: endedAt, or startedAt for a start record. */
+static inline gl_str gl_crec_time(const gl_crec *r) { return r->ended.s ? r->ended : r->started; }
+static inline uint64_t gl_crec_time_ns(const gl_crec *r) {
+  return r->ended.s ? r->r->ended_ns : r->r->started_ns;
+}
+static inline int gl_put(gl_buf *b, const char *s, size_t n) { return gl_buf_append(b, s, n); }
+#define GL_PUT(b, lit) gl_buf_append(b, lit, sizeof(lit) - 1)
+static inline int gl_put_str(gl_buf *b, gl_str s) { return gl_buf_append(b, s.s, s.len); }
+
+extern const gl_codec_kind gl_codec_ndjson, gl_codec_otlp, gl_codec_loki, gl_codec_elasticsearch,
+    gl_codec_syslog;
+
+#endif
