@@ -137,6 +137,11 @@ int gl_codec_next(gl_codec_iter *it) {
   sort_extras(it->x, u->nx);
   c->x = it->x;
   c->nx = u->nx;
+  /* A bound on the record's text in any codec: fixed text and numbers,
+   * then each string escaped (6 bytes a byte at most), the addresses,
+   * reason and instance twice (otlp writes them in its body too). */
+  c->room = 4096 + 12 * (c->src.len + c->dst.len + c->reason.len + it->instance.len);
+  for (uint32_t i = 0; i < c->nx; i++) c->room += 128 + 6 * (c->x[i].key.len + c->x[i].str.len);
   return 1;
 }
 
@@ -151,10 +156,8 @@ int gl_codec_body(const gl_codec *c, const gl_codec_batch *in, gl_buf *out) {
   it.instance = c->instance.s ? c->instance : (gl_str){in->instance, in->instance ? strlen(in->instance) : 0};
   size_t mark = out->len;
   int err = c->kind->body(c, &it, out);
-  if (err) {
-    out->len = mark;
-    if (out->data) out->data[mark] = '\0';
-  }
+  if (err) out->len = mark;
+  if (out->data) out->data[out->len] = '\0'; /* the writers leave room for it */
   free(it.u.x);
   free(it.x);
   gl_buf_free(&it.clean);

@@ -30,6 +30,7 @@ typedef struct gl_crec {
   int final; /* 1 true, 0 false, -1 absent */
   const gl_cextra *x;
   uint32_t nx;
+  size_t room; /* the most bytes its text takes in any codec */
 } gl_crec;
 
 typedef struct gl_codec_iter {
@@ -68,24 +69,31 @@ static inline gl_str gl_codec_part(const gl_codec *c, int which) {
 /* The next record into it->rec: 1, 0 at the end, or a UV error. */
 int gl_codec_next(gl_codec_iter *it);
 
-/* lua/gatelog/json.lua's pieces. 0 or UV_ENOMEM. */
-int gl_lua_string(gl_buf *b, const char *s, size_t len);     /* json.string */
-int gl_lua_number(gl_buf *b, double v);                       /* json.number */
-int gl_lua_u64(gl_buf *b, uint64_t v);  /* json.number of v read back as a Lua number */
-int gl_lua_i64(gl_buf *b, int64_t v);
+/* lua/gatelog/json.lua's and gatelog/record.lua's pieces, written
+ * without checks into room the caller reserved: a record's text in any
+ * codec fits in rec.room bytes (gl_codec_next works it out), so each codec
+ * reserves once a record. */
+void gl_lua_string(gl_buf *b, const char *s, size_t len); /* json.string: at most 6 len + 2 */
+void gl_lua_number(gl_buf *b, double v);                   /* json.number: at most 32 */
+void gl_lua_u64(gl_buf *b, uint64_t v); /* json.number of v read back as a Lua number */
+void gl_lua_i64(gl_buf *b, int64_t v);
+void gl_put_u64(gl_buf *b, uint64_t v); /* plain decimal digits */
 /* json.record's text without its braces (every key from sessionId on);
  * json.record is '{' this '}'. */
-int gl_lua_record_fields(gl_buf *b, const gl_crec *r);
+void gl_lua_record_fields(gl_buf *b, const gl_crec *r);
+/* json.record_string: the record's JSON text as a JSON string; at most 6
+ * rec.room bytes. tmp: a buffer with rec.room bytes of room. */
+void gl_lua_record_string(gl_buf *b, const gl_crec *r, gl_buf *tmp);
 /* record.key: "<instance>:<sessionId>[-<seq>]" (no instance: no prefix). */
-int gl_lua_key(gl_buf *b, const gl_crec *r, gl_str instance);
+void gl_lua_key(gl_buf *b, const gl_crec *r, gl_str instance);
 /* record.time_of: endedAt, or startedAt for a start record. */
 static inline gl_str gl_crec_time(const gl_crec *r) { return r->ended.s ? r->ended : r->started; }
 static inline uint64_t gl_crec_time_ns(const gl_crec *r) {
   return r->ended.s ? r->r->ended_ns : r->r->started_ns;
 }
-static inline int gl_put(gl_buf *b, const char *s, size_t n) { return gl_buf_append(b, s, n); }
-#define GL_PUT(b, lit) gl_buf_append(b, lit, sizeof(lit) - 1)
-static inline int gl_put_str(gl_buf *b, gl_str s) { return gl_buf_append(b, s.s, s.len); }
+#define PUT(b, lit) gl_buf_put(b, lit, sizeof(lit) - 1)
+static inline void put_str(gl_buf *b, gl_str s) { gl_buf_put(b, s.s, s.len); }
+static inline void put_qstr(gl_buf *b, gl_str s) { gl_lua_string(b, s.s, s.len); }
 
 extern const gl_codec_kind gl_codec_ndjson, gl_codec_otlp, gl_codec_loki, gl_codec_elasticsearch,
     gl_codec_syslog;

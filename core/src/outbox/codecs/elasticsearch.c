@@ -5,19 +5,22 @@
 
 static int body(const gl_codec *c, gl_codec_iter *it, gl_buf *out) {
   gl_str index = gl_codec_part(c, 0);
-  int n, err = 0;
+  int n, err;
   while ((n = gl_codec_next(it)) == 1) {
     const gl_crec *r = &it->rec;
     gl_buf_reset(&it->scratch);
-    if ((err = gl_lua_key(&it->scratch, r, it->instance))) return err;
-    if ((err = GL_PUT(out, "{\"create\":{\"_index\":")) || (err = gl_put_str(out, index)) ||
-        (err = GL_PUT(out, ",\"_id\":")) || (err = gl_lua_string(out, it->scratch.data, it->scratch.len)) ||
-        (err = GL_PUT(out, "}}\n{\"@timestamp\":")))
+    if ((err = gl_buf_reserve(out, r->room + index.len)) || (err = gl_buf_reserve(&it->scratch, r->room)))
       return err;
-    gl_str t = gl_crec_time(r);
-    if ((err = gl_lua_string(out, t.s, t.len)) || (err = GL_PUT(out, ",")) ||
-        (err = gl_lua_record_fields(out, r)) || (err = GL_PUT(out, "}\n")))
-      return err;
+    gl_lua_key(&it->scratch, r, it->instance);
+    PUT(out, "{\"create\":{\"_index\":");
+    put_str(out, index);
+    PUT(out, ",\"_id\":");
+    gl_lua_string(out, it->scratch.data, it->scratch.len);
+    PUT(out, "}}\n{\"@timestamp\":");
+    put_qstr(out, gl_crec_time(r));
+    gl_buf_putc(out, ',');
+    gl_lua_record_fields(out, r);
+    PUT(out, "}\n");
   }
   return n;
 }

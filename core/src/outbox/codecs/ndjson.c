@@ -4,10 +4,12 @@
 
 static int body(const gl_codec *c, gl_codec_iter *it, gl_buf *out) {
   (void)c;
-  int n, err = 0;
+  int n, err;
   while ((n = gl_codec_next(it)) == 1) {
-    if ((err = GL_PUT(out, "{")) || (err = gl_lua_record_fields(out, &it->rec)) || (err = GL_PUT(out, "}\n")))
-      return err;
+    if ((err = gl_buf_reserve(out, it->rec.room))) return err;
+    gl_buf_putc(out, '{');
+    gl_lua_record_fields(out, &it->rec);
+    PUT(out, "}\n");
   }
   return n;
 }

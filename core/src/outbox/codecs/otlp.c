@@ -4,7 +4,6 @@
  * resourceId or byte counts are not exact Lua integers, or whose replaced
  * address has a port that is not plain digits, takes otlp.lua's general
  * path: such a batch is declined (the script encodes it). */
-#include <stdio.h>
 #include <string.h>
 
 #include "outbox/codecs/codec_impl.h"
@@ -12,59 +11,48 @@
 
 #define EXACT ((int64_t)1 << 53)
 
-static int int_value(gl_buf *b, int64_t v) {
-  char tmp[48];
-  int n = snprintf(tmp, sizeof(tmp), "{\"intValue\":\"%lld\"}", (long long)v);
-  return gl_put(b, tmp, (size_t)n);
+/* An attribute: ',{"key":"<key>","value":' (KEY), a value, then '}'. */
+#define KEY(b, key) PUT(b, ",{\"key\":\"" key "\",\"value\":")
+
+static void int_value(gl_buf *b, int64_t v) {
+  PUT(b, "{\"intValue\":\"");
+  if (v < 0) {
+    gl_buf_putc(b, '-');
+    gl_put_u64(b, (uint64_t)0 - (uint64_t)v);
+  } else {
+    gl_put_u64(b, (uint64_t)v);
+  }
+  PUT(b, "\"}");
 }
 
-static int string_value(gl_buf *b, gl_str s) {
-  int err = GL_PUT(b, "{\"stringValue\":");
-  if (err == 0) err = gl_lua_string(b, s.s, s.len);
-  if (err == 0) err = GL_PUT(b, "}");
-  return err;
+static void string_value(gl_buf *b, gl_str s) {
+  PUT(b, "{\"stringValue\":");
+  put_qstr(b, s);
+  gl_buf_putc(b, '}');
 }
 
-static int bool_value(gl_buf *b, int v) {
-  return v ? GL_PUT(b, "{\"boolValue\":true}") : GL_PUT(b, "{\"boolValue\":false}");
+static void bool_value(gl_buf *b, int v) {
+  if (v) PUT(b, "{\"boolValue\":true}");
+  else PUT(b, "{\"boolValue\":false}");
 }
 
 /* otlp.any_value of a number. */
-static int number_value(gl_buf *b, double v) {
-  if (v == (double)(int64_t)v && v > -(double)EXACT && v < (double)EXACT) return int_value(b, (int64_t)v);
-  int err = GL_PUT(b, "{\"doubleValue\":");
-  if (err == 0) err = gl_lua_number(b, v);
-  if (err == 0) err = GL_PUT(b, "}");
-  return err;
+static void number_value(gl_buf *b, double v) {
+  if (v > -(double)EXACT && v < (double)EXACT && v == (double)(int64_t)v) {
+    int_value(b, (int64_t)v);
+    return;
+  }
+  PUT(b, "{\"doubleValue\":");
+  gl_lua_number(b, v);
+  gl_buf_putc(b, '}');
 }
 
-/* ',{"key":"<key>","value":' before a value, '}' after it. */
-static int open_attr(gl_buf *b, const char *key) {
-  int err = GL_PUT(b, ",{\"key\":\"");
-  if (err == 0) err = gl_put(b, key, strlen(key));
-  if (err == 0) err = GL_PUT(b, "\",\"value\":");
-  return err;
-}
-static int attr_int(gl_buf *b, const char *key, int64_t v) {
-  int err = open_attr(b, key);
-  if (err == 0) err = int_value(b, v);
-  return err ? err : GL_PUT(b, "}");
-}
-static int attr_str(gl_buf *b, const char *key, gl_str v) {
-  int err = open_attr(b, key);
-  if (err == 0) err = string_value(b, v);
-  return err ? err : GL_PUT(b, "}");
-}
-static int attr_num(gl_buf *b, const char *key, double v) {
-  int err = open_attr(b, key);
-  if (err == 0) err = number_value(b, v);
-  return err ? err : GL_PUT(b, "}");
-}
-static int attr_bool(gl_buf *b, const char *key, int v) {
-  int err = open_attr(b, key);
-  if (err == 0) err = bool_value(b, v);
-  return err ? err : GL_PUT(b, "}");
-}
+#define ATTR(b, key, write) \
+  do {                      \
+    KEY(b, key);            \
+    write;                  \
+    gl_buf_putc(b, '}');    \
+  } while (0)
 
 /* record.split_addr: "ip:port" / "[v6]:port" as ip and port (-1: none).
  * 1 when the port is text that only Lua's tonumber reads (hex, spaces,
@@ -110,67 +98,81 @@ static int record(gl_codec_iter *it, const gl_crec *c, gl_str batch_id, gl_buf *
       r->bytes_rx >= (uint64_t)EXACT || split_addr(c->src, &src_ip, &src_port) ||
       split_addr(c->dst, &dst_ip, &dst_port))
     return GL_CODEC_DECLINE;
-  char ns[24];
-  int err, n = snprintf(ns, sizeof(ns), "%llu", (unsigned long long)gl_crec_time_ns(c));
   gl_buf *s = &it->scratch;
   gl_buf_reset(s);
-  const char *proto = gl_proto_name(r->proto);
-  if ((err = gl_put(s, proto, 3)) || (err = GL_PUT(s, " ")) || (err = gl_put_str(s, c->src)) ||
-      (err = GL_PUT(s, " to ")) || (err = gl_put_str(s, c->dst)) ||
-      (c->reason.s && ((err = GL_PUT(s, " ")) || (err = gl_put_str(s, c->reason)))))
-    return err;
-  if ((err = GL_PUT(out, "{\"timeUnixNano\":\"")) || (err = gl_put(out, ns, (size_t)n)) ||
-      (err = GL_PUT(out, "\",\"observedTimeUnixNano\":\"")) || (err = gl_put(out, ns, (size_t)n)) ||
-      (err = GL_PUT(out, "\",\"severityNumber\":9,\"severityText\":\"INFO\",\"body\":{\"stringValue\":")) ||
-      (err = gl_lua_string(out, s->data, s->len)) ||
-      (err = GL_PUT(out, "},\"attributes\":[{\"key\":\"session.id\",\"value\":")) ||
-      (err = string_value(out, c->sid)) || (err = GL_PUT(out, "}")) ||
-      (err = attr_int(out, "gatelog.resource_id", r->resource)) ||
-      (err = attr_str(out, "network.transport", (gl_str){proto, 3})) ||
-      (err = attr_str(out, "source.address", src_ip)) ||
-      (src_port >= 0 && (err = attr_int(out, "source.port", src_port))) ||
-      (err = attr_str(out, "destination.address", dst_ip)) ||
-      (dst_port >= 0 && (err = attr_int(out, "destination.port", dst_port))) ||
-      (err = attr_str(out, "gatelog.started_at", c->started)) ||
-      (err = attr_int(out, "gatelog.bytes_tx", (int64_t)r->bytes_tx)) ||
-      (err = attr_int(out, "gatelog.bytes_rx", (int64_t)r->bytes_rx)) ||
-      (c->reason.s && (err = attr_str(out, "gatelog.end_reason", c->reason))) ||
-      (c->final >= 0 && (err = attr_bool(out, "gatelog.final", c->final))))
-    return err;
-  if (r->with_seq && ((err = attr_int(out, "gatelog.seq", r->seq)) ||
-                      (err = attr_num(out, "gatelog.delta_tx", (double)r->delta_tx)) ||
-                      (err = attr_num(out, "gatelog.delta_rx", (double)r->delta_rx))))
-    return err;
+  int err = gl_buf_reserve(out, c->room);
+  if (err == 0) err = gl_buf_reserve(s, c->room);
+  if (err) return err;
+  gl_str proto = {gl_proto_name(r->proto), 3};
+  put_str(s, proto); /* the body: "tcp <src> to <dst>[ <reason>]" */
+  gl_buf_putc(s, ' ');
+  put_str(s, c->src);
+  PUT(s, " to ");
+  put_str(s, c->dst);
+  if (c->reason.s) {
+    gl_buf_putc(s, ' ');
+    put_str(s, c->reason);
+  }
+  uint64_t ns = gl_crec_time_ns(c);
+  PUT(out, "{\"timeUnixNano\":\"");
+  gl_put_u64(out, ns);
+  PUT(out, "\",\"observedTimeUnixNano\":\"");
+  gl_put_u64(out, ns);
+  PUT(out, "\",\"severityNumber\":9,\"severityText\":\"INFO\",\"body\":{\"stringValue\":");
+  gl_lua_string(out, s->data, s->len);
+  PUT(out, "},\"attributes\":[{\"key\":\"session.id\",\"value\":");
+  string_value(out, c->sid);
+  gl_buf_putc(out, '}');
+  ATTR(out, "gatelog.resource_id", int_value(out, r->resource));
+  ATTR(out, "network.transport", string_value(out, proto));
+  ATTR(out, "source.address", string_value(out, src_ip));
+  if (src_port >= 0) ATTR(out, "source.port", int_value(out, src_port));
+  ATTR(out, "destination.address", string_value(out, dst_ip));
+  if (dst_port >= 0) ATTR(out, "destination.port", int_value(out, dst_port));
+  ATTR(out, "gatelog.started_at", string_value(out, c->started));
+  ATTR(out, "gatelog.bytes_tx", int_value(out, (int64_t)r->bytes_tx));
+  ATTR(out, "gatelog.bytes_rx", int_value(out, (int64_t)r->bytes_rx));
+  if (c->reason.s) ATTR(out, "gatelog.end_reason", string_value(out, c->reason));
+  if (c->final >= 0) ATTR(out, "gatelog.final", bool_value(out, c->final));
+  if (r->with_seq) {
+    ATTR(out, "gatelog.seq", int_value(out, r->seq));
+    ATTR(out, "gatelog.delta_tx", number_value(out, (double)r->delta_tx));
+    ATTR(out, "gatelog.delta_rx", number_value(out, (double)r->delta_rx));
+  }
   for (uint32_t i = 0; i < c->nx; i++) {
     const gl_cextra *e = &c->x[i];
-    if ((err = GL_PUT(out, ",{\"key\":")) || (err = gl_lua_string(out, e->key.s, e->key.len)) ||
-        (err = GL_PUT(out, ",\"value\":")))
-      return err;
-    if (e->type == GL_EXTRA_STRING) err = string_value(out, e->str);
-    else if (e->type == GL_EXTRA_BOOLEAN) err = bool_value(out, e->num != 0);
-    else err = number_value(out, e->num);
-    if (err || (err = GL_PUT(out, "}"))) return err;
+    PUT(out, ",{\"key\":");
+    put_qstr(out, e->key);
+    PUT(out, ",\"value\":");
+    if (e->type == GL_EXTRA_STRING) string_value(out, e->str);
+    else if (e->type == GL_EXTRA_BOOLEAN) bool_value(out, e->num != 0);
+    else number_value(out, e->num);
+    gl_buf_putc(out, '}');
   }
   if (it->instance.s) {
     gl_buf_reset(s);
-    if ((err = gl_lua_key(s, c, it->instance)) ||
-        (err = attr_str(out, "gatelog.record_id", (gl_str){s->data, s->len})) ||
-        (err = attr_str(out, "gatelog.batch_id", batch_id)))
-      return err;
+    gl_lua_key(s, c, it->instance);
+    ATTR(out, "gatelog.record_id", string_value(out, ((gl_str){s->data, s->len})));
+    ATTR(out, "gatelog.batch_id", string_value(out, batch_id));
   }
-  return GL_PUT(out, "]}");
+  PUT(out, "]}");
+  return 0;
 }
 
 static int body(const gl_codec *c, gl_codec_iter *it, gl_buf *out) {
   char id[17];
   gl_hex16(it->in->id, id);
-  int n = 0, err = gl_put_str(out, gl_codec_part(c, 0));
+  gl_str head = gl_codec_part(c, 0);
+  int n = 0, err = gl_buf_reserve(out, head.len + 8);
+  if (err) return err;
+  put_str(out, head);
   for (uint32_t i = 0; err == 0 && (n = gl_codec_next(it)) == 1; i++) {
-    if (i > 0 && (err = GL_PUT(out, ","))) break;
-    err = record(it, &it->rec, (gl_str){id, 16}, out);
+    if (i > 0 && (err = gl_buf_reserve(out, 1)) == 0) gl_buf_putc(out, ',');
+    if (err == 0) err = record(it, &it->rec, (gl_str){id, 16}, out);
   }
   if (err == 0) err = n;
-  return err ? err : GL_PUT(out, "]}]}]}");
+  if (err == 0 && (err = gl_buf_reserve(out, 8)) == 0) PUT(out, "]}]}]}");
+  return err;
 }
 
 const gl_codec_kind gl_codec_otlp = {"otlp", body};

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uv.h>
 
 #include "outbox/codecs/codec_impl.h"
 
@@ -14,12 +13,10 @@ static const unsigned char stop[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     ['"'] = 1, ['\\'] = 1, ['<'] = 1, ['>'] = 1, ['&'] = 1, [0xE2] = 1};
 
-int gl_lua_string(gl_buf *b, const char *str, size_t len) {
+/* json.string's text between its quotes. */
+static void string_body(gl_buf *b, const char *str, size_t len) {
   static const char hex[] = "0123456789abcdef";
   const unsigned char *s = (const unsigned char *)str;
-  int err = gl_buf_reserve(b, len * 6 + 2);
-  if (err) return err;
-  gl_buf_putc(b, '"');
   size_t i = 0;
   while (i < len) {
     size_t run = i;
@@ -28,16 +25,16 @@ int gl_lua_string(gl_buf *b, const char *str, size_t len) {
     if ((i = run) == len) break;
     unsigned char c = s[i++];
     switch (c) {
-      case '"': gl_buf_put(b, "\\\"", 2); break;
-      case '\\': gl_buf_put(b, "\\\\", 2); break;
-      case '\b': gl_buf_put(b, "\\b", 2); break;
-      case '\f': gl_buf_put(b, "\\f", 2); break;
-      case '\n': gl_buf_put(b, "\\n", 2); break;
-      case '\r': gl_buf_put(b, "\\r", 2); break;
-      case '\t': gl_buf_put(b, "\\t", 2); break;
-      case '<': gl_buf_put(b, "\\u003c", 6); break;
-      case '>': gl_buf_put(b, "\\u003e", 6); break;
-      case '&': gl_buf_put(b, "\\u0026", 6); break;
+      case '"': PUT(b, "\\\""); break;
+      case '\\': PUT(b, "\\\\"); break;
+      case '\b': PUT(b, "\\b"); break;
+      case '\f': PUT(b, "\\f"); break;
+      case '\n': PUT(b, "\\n"); break;
+      case '\r': PUT(b, "\\r"); break;
+      case '\t': PUT(b, "\\t"); break;
+      case '<': PUT(b, "\\u003c"); break;
+      case '>': PUT(b, "\\u003e"); break;
+      case '&': PUT(b, "\\u0026"); break;
       case 0xE2:
         if (len - i >= 2 && s[i] == 0x80 && (s[i + 1] == 0xA8 || s[i + 1] == 0xA9)) {
           gl_buf_put(b, s[i + 1] == 0xA8 ? "\\u2028" : "\\u2029", 6);
@@ -47,82 +44,161 @@ int gl_lua_string(gl_buf *b, const char *str, size_t len) {
         }
         break;
       default:
-        gl_buf_put(b, "\\u00", 4);
+        PUT(b, "\\u00");
         gl_buf_putc(b, hex[c >> 4]);
         gl_buf_putc(b, hex[c & 0xf]);
     }
   }
+}
+
+void gl_lua_string(gl_buf *b, const char *s, size_t len) {
   gl_buf_putc(b, '"');
-  b->data[b->len] = '\0';
-  return 0;
+  string_body(b, s, len);
+  gl_buf_putc(b, '"');
+}
+
+static int plain(const char *str, size_t len) {
+  const unsigned char *s = (const unsigned char *)str;
+  for (size_t i = 0; i < len; i++)
+    if (stop[s[i]]) return 0;
+  return 1;
+}
+
+/* json.string of json.string of s, without the outer quotes: a string of
+ * the record's JSON text when that text is itself a string (loki's line).
+ * tmp has room for json.string(s). */
+static void string_embedded(gl_buf *b, const char *s, size_t len, gl_buf *tmp) {
+  if (plain(s, len)) {
+    PUT(b, "\\\"");
+    gl_buf_put(b, s, len);
+    PUT(b, "\\\"");
+    return;
+  }
+  gl_buf_reset(tmp);
+  gl_lua_string(tmp, s, len);
+  string_body(b, tmp->data, tmp->len);
+}
+
+void gl_put_u64(gl_buf *b, uint64_t v) {
+  char tmp[20];
+  int n = 20;
+  do {
+    tmp[--n] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  gl_buf_put(b, tmp + n, (size_t)(20 - n));
+}
+
+static void put_i64(gl_buf *b, int64_t v) {
+  if (v < 0) {
+    gl_buf_putc(b, '-');
+    gl_put_u64(b, (uint64_t)0 - (uint64_t)v);
+  } else {
+    gl_put_u64(b, (uint64_t)v);
+  }
 }
 
 #define EXACT 9007199254740992.0 /* 2^53: Lua numbers are exact below */
 
-static int put_int(gl_buf *b, int64_t v) {
-  char tmp[24];
-  int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
-  return gl_buf_append(b, tmp, (size_t)n);
-}
-
-int gl_lua_number(gl_buf *b, double v) {
-  if (v == floor(v) && v > -EXACT && v < EXACT) return put_int(b, (int64_t)v);
-  if (isnan(v) || isinf(v)) return GL_PUT(b, "null");
+void gl_lua_number(gl_buf *b, double v) {
+  if (v == floor(v) && v > -EXACT && v < EXACT) {
+    put_i64(b, (int64_t)v);
+    return;
+  }
+  if (isnan(v) || isinf(v)) {
+    PUT(b, "null");
+    return;
+  }
   char tmp[40];
   int n = snprintf(tmp, sizeof(tmp), "%.14g", v);
   if (strtod(tmp, NULL) != v) n = snprintf(tmp, sizeof(tmp), "%.17g", v);
-  return gl_buf_append(b, tmp, (size_t)n);
+  gl_buf_put(b, tmp, (size_t)n);
 }
 
-int gl_lua_u64(gl_buf *b, uint64_t v) {
-  if (v < (uint64_t)1 << 53) return put_int(b, (int64_t)v);
-  return gl_lua_number(b, (double)v);
+void gl_lua_u64(gl_buf *b, uint64_t v) {
+  if (v < (uint64_t)1 << 53) gl_put_u64(b, v);
+  else gl_lua_number(b, (double)v);
 }
 
-int gl_lua_i64(gl_buf *b, int64_t v) {
-  if (v > -((int64_t)1 << 53) && v < (int64_t)1 << 53) return put_int(b, v);
-  return gl_lua_number(b, (double)v);
+void gl_lua_i64(gl_buf *b, int64_t v) {
+  if (v > -((int64_t)1 << 53) && v < (int64_t)1 << 53) put_i64(b, v);
+  else gl_lua_number(b, (double)v);
 }
 
-static int put_quoted(gl_buf *b, gl_str s) { return gl_lua_string(b, s.s, s.len); }
+/* The record's text in one of two styles: plain JSON, or (emb) that JSON
+ * as the inside of a JSON string, every quote and escape escaped again,
+ * written so at once rather than escaped afterwards. L(plain, embedded)
+ * picks the literal. */
+#define L(p, e) (emb ? PUT(b, e) : PUT(b, p))
 
-int gl_lua_record_fields(gl_buf *b, const gl_crec *c) {
+static void str(gl_buf *b, gl_str v, int emb, gl_buf *tmp) {
+  if (emb) string_embedded(b, v.s, v.len, tmp);
+  else gl_lua_string(b, v.s, v.len);
+}
+
+static void fields(gl_buf *b, const gl_crec *c, int emb, gl_buf *tmp) {
   const gl_record *r = c->r;
-  int err = 0;
-  if ((err = GL_PUT(b, "\"sessionId\":")) || (err = put_quoted(b, c->sid)) ||
-      (err = GL_PUT(b, ",\"resourceId\":")) || (err = gl_lua_i64(b, r->resource)) ||
-      (err = GL_PUT(b, ",\"sourceAddr\":")) || (err = put_quoted(b, c->src)) ||
-      (err = GL_PUT(b, ",\"destAddr\":")) || (err = put_quoted(b, c->dst)) ||
-      (err = GL_PUT(b, ",\"protocol\":\"")) || (err = gl_put(b, gl_proto_name(r->proto), 3)) ||
-      (err = GL_PUT(b, "\",\"startedAt\":")) || (err = put_quoted(b, c->started)))
-    return err;
-  if (c->ended.s && ((err = GL_PUT(b, ",\"endedAt\":")) || (err = put_quoted(b, c->ended)))) return err;
-  if ((err = GL_PUT(b, ",\"bytesTx\":")) || (err = gl_lua_u64(b, r->bytes_tx)) ||
-      (err = GL_PUT(b, ",\"bytesRx\":")) || (err = gl_lua_u64(b, r->bytes_rx)))
-    return err;
-  if (c->final >= 0 && (err = c->final ? GL_PUT(b, ",\"final\":true") : GL_PUT(b, ",\"final\":false")))
-    return err;
-  if (r->with_seq &&
-      ((err = GL_PUT(b, ",\"seq\":")) || (err = gl_lua_u64(b, r->seq)) || (err = GL_PUT(b, ",\"deltaTx\":")) ||
-       (err = gl_lua_u64(b, r->delta_tx)) || (err = GL_PUT(b, ",\"deltaRx\":")) ||
-       (err = gl_lua_u64(b, r->delta_rx))))
-    return err;
-  if (c->reason.s && ((err = GL_PUT(b, ",\"endReason\":")) || (err = put_quoted(b, c->reason)))) return err;
+  L("\"sessionId\":", "\\\"sessionId\\\":");
+  str(b, c->sid, emb, tmp);
+  L(",\"resourceId\":", ",\\\"resourceId\\\":");
+  gl_lua_i64(b, r->resource);
+  L(",\"sourceAddr\":", ",\\\"sourceAddr\\\":");
+  str(b, c->src, emb, tmp);
+  L(",\"destAddr\":", ",\\\"destAddr\\\":");
+  str(b, c->dst, emb, tmp);
+  L(",\"protocol\":", ",\\\"protocol\\\":");
+  str(b, (gl_str){gl_proto_name(r->proto), 3}, emb, tmp);
+  L(",\"startedAt\":", ",\\\"startedAt\\\":");
+  str(b, c->started, emb, tmp);
+  if (c->ended.s) {
+    L(",\"endedAt\":", ",\\\"endedAt\\\":");
+    str(b, c->ended, emb, tmp);
+  }
+  L(",\"bytesTx\":", ",\\\"bytesTx\\\":");
+  gl_lua_u64(b, r->bytes_tx);
+  L(",\"bytesRx\":", ",\\\"bytesRx\\\":");
+  gl_lua_u64(b, r->bytes_rx);
+  if (c->final > 0) L(",\"final\":true", ",\\\"final\\\":true");
+  else if (c->final == 0) L(",\"final\":false", ",\\\"final\\\":false");
+  if (r->with_seq) {
+    L(",\"seq\":", ",\\\"seq\\\":");
+    gl_put_u64(b, r->seq);
+    L(",\"deltaTx\":", ",\\\"deltaTx\\\":");
+    gl_lua_u64(b, r->delta_tx);
+    L(",\"deltaRx\":", ",\\\"deltaRx\\\":");
+    gl_lua_u64(b, r->delta_rx);
+  }
+  if (c->reason.s) {
+    L(",\"endReason\":", ",\\\"endReason\\\":");
+    str(b, c->reason, emb, tmp);
+  }
   for (uint32_t i = 0; i < c->nx; i++) {
     const gl_cextra *e = &c->x[i];
-    if ((err = GL_PUT(b, ",")) || (err = put_quoted(b, e->key)) || (err = GL_PUT(b, ":"))) return err;
-    if (e->type == GL_EXTRA_STRING) err = put_quoted(b, e->str);
-    else if (e->type == GL_EXTRA_BOOLEAN) err = e->num != 0 ? GL_PUT(b, "true") : GL_PUT(b, "false");
-    else err = gl_lua_number(b, e->num);
-    if (err) return err;
+    gl_buf_putc(b, ',');
+    str(b, e->key, emb, tmp);
+    gl_buf_putc(b, ':');
+    if (e->type == GL_EXTRA_STRING) str(b, e->str, emb, tmp);
+    else if (e->type == GL_EXTRA_BOOLEAN) e->num != 0 ? PUT(b, "true") : PUT(b, "false");
+    else gl_lua_number(b, e->num);
   }
-  return 0;
 }
 
-int gl_lua_key(gl_buf *b, const gl_crec *c, gl_str instance) {
-  int err = 0;
-  if (instance.s && ((err = gl_put_str(b, instance)) || (err = GL_PUT(b, ":")))) return err;
-  if ((err = gl_put_str(b, c->sid))) return err;
-  if (c->r->with_seq && ((err = GL_PUT(b, "-")) || (err = put_int(b, c->r->seq)))) return err;
-  return 0;
+void gl_lua_record_fields(gl_buf *b, const gl_crec *c) { fields(b, c, 0, NULL); }
+
+void gl_lua_record_string(gl_buf *b, const gl_crec *c, gl_buf *tmp) {
+  PUT(b, "\"{");
+  fields(b, c, 1, tmp);
+  PUT(b, "}\"");
+}
+
+void gl_lua_key(gl_buf *b, const gl_crec *c, gl_str instance) {
+  if (instance.s) {
+    put_str(b, instance);
+    gl_buf_putc(b, ':');
+  }
+  put_str(b, c->sid);
+  if (c->r->with_seq) {
+    gl_buf_putc(b, '-');
+    gl_put_u64(b, c->r->seq);
+  }
 }
