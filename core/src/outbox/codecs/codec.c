@@ -60,7 +60,7 @@ void gl_codec_unref(gl_codec *c) {
 /* s as JSON decodes it: each byte that is not part of valid UTF-8 as
  * U+FFFD, as gl_json_string writes it. */
 static gl_str cleaned(gl_codec_iter *it, const char *s, size_t len) {
-  gl_str out = {s, len};
+  gl_str out = {s, len, 0};
   if (gl_json_utf8_valid(s, len)) return out;
   out.s = it->clean.data + it->clean.len; /* room reserved by the caller */
   it->clean.len += gl_json_utf8_clean(it->clean.data + it->clean.len, s, len);
@@ -95,29 +95,33 @@ int gl_codec_next(gl_codec_iter *it) {
   const gl_record *r = &u->r;
   c->r = r;
   gl_hex16(r->sid, it->sid);
-  c->sid = (gl_str){it->sid, 16};
+  /* What the core formats (ids, times, its own addresses) is plain. */
+  c->sid = (gl_str){it->sid, 16, 1};
   /* Room for every string of the record made valid (3 bytes a byte). */
   size_t room = (size_t)u->src_len + u->dst_len;
   for (uint32_t i = 0; i < u->nx; i++) room += (size_t)u->x[i].klen + u->x[i].slen;
   gl_buf_reset(&it->clean);
   if ((err = gl_buf_reserve(&it->clean, room * 3))) return err;
   if (u->src) c->src = cleaned(it, u->src, u->src_len);
-  else c->src = (gl_str){it->src, gl_addr_format(&r->src, it->src)};
+  else c->src = (gl_str){it->src, gl_addr_format(&r->src, it->src), 1};
   if (u->dst) c->dst = cleaned(it, u->dst, u->dst_len);
-  else c->dst = (gl_str){it->dst, gl_addr_format(&r->dst, it->dst)};
-  c->started = (gl_str){it->started, gl_fmt_time_nano(r->started_ns, it->started)};
-  if (r->is_start) c->ended = (gl_str){NULL, 0};
-  else c->ended = (gl_str){it->ended, gl_fmt_time_nano(r->ended_ns, it->ended)};
+  else c->dst = (gl_str){it->dst, gl_addr_format(&r->dst, it->dst), 1};
+  c->started = (gl_str){it->started, gl_fmt_time_nano(r->started_ns, it->started), 1};
+  if (r->is_start) c->ended = (gl_str){NULL, 0, 0};
+  else c->ended = (gl_str){it->ended, gl_fmt_time_nano(r->ended_ns, it->ended), 1};
   /* endReason: this record's line of the batch's reasons (raw: batch.c
    * gives Lua the bytes as they are). */
   const char *nl = it->reason_p < it->reason_end
                        ? memchr(it->reason_p, '\n', (size_t)(it->reason_end - it->reason_p))
                        : NULL;
-  c->reason = (gl_str){NULL, 0};
+  c->reason = (gl_str){NULL, 0, 0};
   /* batch.c sets final = true on a record with a line and none yet. */
   c->final = r->with_seq ? r->final : nl ? 1 : -1;
   if (nl) {
-    if (nl > it->reason_p) c->reason = (gl_str){it->reason_p, (size_t)(nl - it->reason_p)};
+    if (nl > it->reason_p) {
+      size_t n = (size_t)(nl - it->reason_p);
+      c->reason = (gl_str){it->reason_p, n, gl_lua_plain(it->reason_p, n)};
+    }
     it->reason_p = nl + 1;
   }
   if (u->nx > it->xcap) {
@@ -132,7 +136,7 @@ int gl_codec_next(gl_codec_iter *it) {
     x->key = cleaned(it, e->key, e->klen);
     x->type = e->type;
     x->num = e->num;
-    x->str = e->type == GL_EXTRA_STRING ? cleaned(it, e->str, e->slen) : (gl_str){NULL, 0};
+    x->str = e->type == GL_EXTRA_STRING ? cleaned(it, e->str, e->slen) : (gl_str){NULL, 0, 0};
   }
   sort_extras(it->x, u->nx);
   c->x = it->x;
@@ -153,7 +157,8 @@ int gl_codec_body(const gl_codec *c, const gl_codec_batch *in, gl_buf *out) {
   it.end = in->bin + in->bin_len;
   it.reason_p = in->reasons;
   it.reason_end = in->reasons ? in->reasons + in->reasons_len : NULL;
-  it.instance = c->instance.s ? c->instance : (gl_str){in->instance, in->instance ? strlen(in->instance) : 0};
+  it.instance = c->instance.s ? c->instance : (gl_str){in->instance, in->instance ? strlen(in->instance) : 0, 0};
+  it.instance.plain = it.instance.s == NULL || gl_lua_plain(it.instance.s, it.instance.len);
   size_t mark = out->len;
   int err = c->kind->body(c, &it, out);
   if (err) out->len = mark;

@@ -11,6 +11,7 @@
 typedef struct gl_str {
   const char *s; /* NULL: absent */
   size_t len;
+  int plain; /* 1: nothing in it that json.string escapes (known, not looked for) */
 } gl_str;
 
 typedef struct gl_cextra {
@@ -62,7 +63,7 @@ struct gl_codec {
 };
 
 static inline gl_str gl_codec_part(const gl_codec *c, int which) {
-  gl_str s = {c->part[which].data ? c->part[which].data : "", c->part[which].len};
+  gl_str s = {c->part[which].data ? c->part[which].data : "", c->part[which].len, 0};
   return s;
 }
 
@@ -93,7 +94,17 @@ static inline uint64_t gl_crec_time_ns(const gl_crec *r) {
 }
 #define PUT(b, lit) gl_buf_put(b, lit, sizeof(lit) - 1)
 static inline void put_str(gl_buf *b, gl_str s) { gl_buf_put(b, s.s, s.len); }
-static inline void put_qstr(gl_buf *b, gl_str s) { gl_lua_string(b, s.s, s.len); }
+/* 1 if json.string would write s as it is, between quotes. */
+int gl_lua_plain(const char *s, size_t len);
+static inline void put_qstr(gl_buf *b, gl_str s) {
+  if (!s.plain) {
+    gl_lua_string(b, s.s, s.len);
+    return;
+  }
+  gl_buf_putc(b, '"');
+  gl_buf_put(b, s.s, s.len);
+  gl_buf_putc(b, '"');
+}
 
 extern const gl_codec_kind gl_codec_ndjson, gl_codec_otlp, gl_codec_loki, gl_codec_elasticsearch,
     gl_codec_syslog;

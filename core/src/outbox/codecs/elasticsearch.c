@@ -15,7 +15,7 @@ static int body(const gl_codec *c, gl_codec_iter *it, gl_buf *out) {
     PUT(out, "{\"create\":{\"_index\":");
     put_str(out, index);
     PUT(out, ",\"_id\":");
-    gl_lua_string(out, it->scratch.data, it->scratch.len);
+    put_qstr(out, (gl_str){it->scratch.data, it->scratch.len, it->instance.plain});
     PUT(out, "}}\n{\"@timestamp\":");
     put_qstr(out, gl_crec_time(r));
     gl_buf_putc(out, ',');

@@ -22,7 +22,7 @@ static int value(gl_codec_iter *it, gl_buf *v) {
     gl_buf_reset(s);
     gl_lua_key(s, r, it->instance);
     PUT(v, ",\"record_id\":");
-    gl_lua_string(v, s->data, s->len);
+    put_qstr(v, (gl_str){s->data, s->len, it->instance.plain});
   }
   PUT(v, "}]");
   return 0;

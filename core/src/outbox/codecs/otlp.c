@@ -103,7 +103,7 @@ static int record(gl_codec_iter *it, const gl_crec *c, gl_str batch_id, gl_buf *
   int err = gl_buf_reserve(out, c->room);
   if (err == 0) err = gl_buf_reserve(s, c->room);
   if (err) return err;
-  gl_str proto = {gl_proto_name(r->proto), 3};
+  gl_str proto = {gl_proto_name(r->proto), 3, 1};
   put_str(s, proto); /* the body: "tcp <src> to <dst>[ <reason>]" */
   gl_buf_putc(s, ' ');
   put_str(s, c->src);
@@ -119,7 +119,7 @@ static int record(gl_codec_iter *it, const gl_crec *c, gl_str batch_id, gl_buf *
   PUT(out, "\",\"observedTimeUnixNano\":\"");
   gl_put_u64(out, ns);
   PUT(out, "\",\"severityNumber\":9,\"severityText\":\"INFO\",\"body\":{\"stringValue\":");
-  gl_lua_string(out, s->data, s->len);
+  put_qstr(out, (gl_str){s->data, s->len, c->src.plain && c->dst.plain && (!c->reason.s || c->reason.plain)});
   PUT(out, "},\"attributes\":[{\"key\":\"session.id\",\"value\":");
   string_value(out, c->sid);
   gl_buf_putc(out, '}');
@@ -152,7 +152,7 @@ static int record(gl_codec_iter *it, const gl_crec *c, gl_str batch_id, gl_buf *
   if (it->instance.s) {
     gl_buf_reset(s);
     gl_lua_key(s, c, it->instance);
-    ATTR(out, "gatelog.record_id", string_value(out, ((gl_str){s->data, s->len})));
+    ATTR(out, "gatelog.record_id", string_value(out, ((gl_str){s->data, s->len, it->instance.plain})));
     ATTR(out, "gatelog.batch_id", string_value(out, batch_id));
   }
   PUT(out, "]}");
@@ -168,7 +168,7 @@ static int body(const gl_codec *c, gl_codec_iter *it, gl_buf *out) {
   put_str(out, head);
   for (uint32_t i = 0; err == 0 && (n = gl_codec_next(it)) == 1; i++) {
     if (i > 0 && (err = gl_buf_reserve(out, 1)) == 0) gl_buf_putc(out, ',');
-    if (err == 0) err = record(it, &it->rec, (gl_str){id, 16}, out);
+    if (err == 0) err = record(it, &it->rec, (gl_str){id, 16, 1}, out);
   }
   if (err == 0) err = n;
   if (err == 0 && (err = gl_buf_reserve(out, 8)) == 0) PUT(out, "]}]}]}");

@@ -46,7 +46,7 @@ static void timestamp(gl_buf *b, gl_str t) {
 
 static void message(const gl_codec *c, const gl_crec *rc, gl_buf *m) {
   const gl_record *r = rc->r;
-  gl_str proto = {gl_proto_name(r->proto), 3};
+  gl_str proto = {gl_proto_name(r->proto), 3, 1};
   put_str(m, gl_codec_part(c, 0));
   timestamp(m, gl_crec_time(rc));
   put_str(m, gl_codec_part(c, 1));

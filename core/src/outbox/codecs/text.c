@@ -13,42 +13,51 @@ static const unsigned char stop[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     ['"'] = 1, ['\\'] = 1, ['<'] = 1, ['>'] = 1, ['&'] = 1, [0xE2] = 1};
 
-/* json.string's text between its quotes. */
+/* json.string's text between its quotes. Strings are short: bytes are
+ * copied as they are scanned, not by a memcpy a run. */
 static void string_body(gl_buf *b, const char *str, size_t len) {
   static const char hex[] = "0123456789abcdef";
   const unsigned char *s = (const unsigned char *)str;
-  size_t i = 0;
-  while (i < len) {
-    size_t run = i;
-    while (run < len && !stop[s[run]]) run++;
-    gl_buf_put(b, s + i, run - i);
-    if ((i = run) == len) break;
+  char *o = b->data + b->len;
+  for (size_t i = 0; i < len;) {
     unsigned char c = s[i++];
+    if (!stop[c]) {
+      *o++ = (char)c;
+      continue;
+    }
+    const char *e = NULL;
     switch (c) {
-      case '"': PUT(b, "\\\""); break;
-      case '\\': PUT(b, "\\\\"); break;
-      case '\b': PUT(b, "\\b"); break;
-      case '\f': PUT(b, "\\f"); break;
-      case '\n': PUT(b, "\\n"); break;
-      case '\r': PUT(b, "\\r"); break;
-      case '\t': PUT(b, "\\t"); break;
-      case '<': PUT(b, "\\u003c"); break;
-      case '>': PUT(b, "\\u003e"); break;
-      case '&': PUT(b, "\\u0026"); break;
+      case '"': e = "\\\""; break;
+      case '\\': e = "\\\\"; break;
+      case '\b': e = "\\b"; break;
+      case '\f': e = "\\f"; break;
+      case '\n': e = "\\n"; break;
+      case '\r': e = "\\r"; break;
+      case '\t': e = "\\t"; break;
+      case '<': e = "\\u003c"; break;
+      case '>': e = "\\u003e"; break;
+      case '&': e = "\\u0026"; break;
       case 0xE2:
         if (len - i >= 2 && s[i] == 0x80 && (s[i + 1] == 0xA8 || s[i + 1] == 0xA9)) {
-          gl_buf_put(b, s[i + 1] == 0xA8 ? "\\u2028" : "\\u2029", 6);
+          e = s[i + 1] == 0xA8 ? "\\u2028" : "\\u2029";
           i += 2;
         } else {
-          gl_buf_putc(b, (char)c);
+          *o++ = (char)c;
+          continue;
         }
         break;
       default:
-        PUT(b, "\\u00");
-        gl_buf_putc(b, hex[c >> 4]);
-        gl_buf_putc(b, hex[c & 0xf]);
+        memcpy(o, "\\u00", 4);
+        o[4] = hex[c >> 4];
+        o[5] = hex[c & 0xf];
+        o += 6;
+        continue;
     }
+    size_t n = strlen(e);
+    memcpy(o, e, n);
+    o += n;
   }
+  b->len = (size_t)(o - b->data);
 }
 
 void gl_lua_string(gl_buf *b, const char *s, size_t len) {
@@ -57,7 +66,7 @@ void gl_lua_string(gl_buf *b, const char *s, size_t len) {
   gl_buf_putc(b, '"');
 }
 
-static int plain(const char *str, size_t len) {
+int gl_lua_plain(const char *str, size_t len) {
   const unsigned char *s = (const unsigned char *)str;
   for (size_t i = 0; i < len; i++)
     if (stop[s[i]]) return 0;
@@ -68,7 +77,7 @@ static int plain(const char *str, size_t len) {
  * the record's JSON text when that text is itself a string (loki's line).
  * tmp has room for json.string(s). */
 static void string_embedded(gl_buf *b, const char *s, size_t len, gl_buf *tmp) {
-  if (plain(s, len)) {
+  if (gl_lua_plain(s, len)) {
     PUT(b, "\\\"");
     gl_buf_put(b, s, len);
     PUT(b, "\\\"");
@@ -80,12 +89,24 @@ static void string_embedded(gl_buf *b, const char *s, size_t len, gl_buf *tmp) {
 }
 
 void gl_put_u64(gl_buf *b, uint64_t v) {
+  static const char pairs[] =
+      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+      "8081828384858687888990919293949596979899";
   char tmp[20];
   int n = 20;
-  do {
-    tmp[--n] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
+  while (v >= 100) {
+    unsigned d = (unsigned)(v % 100) * 2;
+    v /= 100;
+    tmp[--n] = pairs[d + 1];
+    tmp[--n] = pairs[d];
+  }
+  if (v >= 10) {
+    tmp[--n] = pairs[v * 2 + 1];
+    tmp[--n] = pairs[v * 2];
+  } else {
+    tmp[--n] = (char)('0' + v);
+  }
   gl_buf_put(b, tmp + n, (size_t)(20 - n));
 }
 
@@ -132,8 +153,13 @@ void gl_lua_i64(gl_buf *b, int64_t v) {
 #define L(p, e) (emb ? PUT(b, e) : PUT(b, p))
 
 static void str(gl_buf *b, gl_str v, int emb, gl_buf *tmp) {
-  if (emb) string_embedded(b, v.s, v.len, tmp);
-  else gl_lua_string(b, v.s, v.len);
+  if (!emb) put_qstr(b, v);
+  else if (!v.plain) string_embedded(b, v.s, v.len, tmp);
+  else {
+    PUT(b, "\\\"");
+    gl_buf_put(b, v.s, v.len);
+    PUT(b, "\\\"");
+  }
 }
 
 static void fields(gl_buf *b, const gl_crec *c, int emb, gl_buf *tmp) {
@@ -147,7 +173,7 @@ static void fields(gl_buf *b, const gl_crec *c, int emb, gl_buf *tmp) {
   L(",\"destAddr\":", ",\\\"destAddr\\\":");
   str(b, c->dst, emb, tmp);
   L(",\"protocol\":", ",\\\"protocol\\\":");
-  str(b, (gl_str){gl_proto_name(r->proto), 3}, emb, tmp);
+  str(b, (gl_str){gl_proto_name(r->proto), 3, 1}, emb, tmp);
   L(",\"startedAt\":", ",\\\"startedAt\\\":");
   str(b, c->started, emb, tmp);
   if (c->ended.s) {
