@@ -92,27 +92,17 @@ local function parts(name, lua, opts)
   return nil
 end
 
--- The messages of a body: syslog's are framed by octet counting, ndjson's
--- are lines.
-local function framed(body)
+-- The messages of a body: syslog's are framed by octet counting
+-- ("<length> <message>"), ndjson's are lines.
+local function split(body, framed)
   local out, n, pos = {}, 0, 1
   while pos <= #body do
-    local sp = find(body, " ", pos, true)
-    local len = tonumber(sub(body, pos, sp - 1))
+    local at = find(body, framed and " " or "\n", pos, true)
+    local first, last = pos, at - 1
+    if framed then first, last = at + 1, at + tonumber(sub(body, pos, at - 1)) end
     n = n + 1
-    out[n] = sub(body, sp + 1, sp + len)
-    pos = sp + len + 1
-  end
-  return out
-end
-
-local function lines(body)
-  local out, n, pos = {}, 0, 1
-  while pos <= #body do
-    local nl = find(body, "\n", pos, true)
-    n = n + 1
-    out[n] = sub(body, pos, nl - 1)
-    pos = nl + 1
+    out[n] = sub(body, first, last)
+    pos = last + (framed and 1 or 2)
   end
   return out
 end
@@ -135,10 +125,10 @@ function M.new(name, opts)
   -- The body as C built it, or nil: what the specs compare.
   c.body = body
   if lua.messages then
-    local split = name == "syslog" and framed or lines
+    local framed = name == "syslog"
     function c.messages(x)
       local b = body(x)
-      if b then return split(b) end
+      if b then return split(b, framed) end
       return lua.messages(x, opts)
     end
   end

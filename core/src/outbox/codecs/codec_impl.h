@@ -78,7 +78,6 @@ void gl_lua_string(gl_buf *b, const char *s, size_t len); /* json.string: at mos
 void gl_lua_number(gl_buf *b, double v);                   /* json.number: at most 32 */
 void gl_lua_u64(gl_buf *b, uint64_t v); /* json.number of v read back as a Lua number */
 void gl_lua_i64(gl_buf *b, int64_t v);
-void gl_put_u64(gl_buf *b, uint64_t v); /* plain decimal digits */
 /* json.record's text without its braces (every key from sessionId on);
  * json.record is '{' this '}'. */
 void gl_lua_record_fields(gl_buf *b, const gl_crec *r);

@@ -13,7 +13,7 @@ static int value(gl_codec_iter *it, gl_buf *v) {
   if ((err = gl_buf_reserve(s, r->room)) || (err = gl_buf_reserve(v, 6 * r->room))) return err;
   if (v->len) gl_buf_putc(v, ',');
   PUT(v, "[\"");
-  gl_put_u64(v, gl_crec_time_ns(r));
+  gl_buf_put_u64(v, gl_crec_time_ns(r));
   PUT(v, "\",");
   gl_lua_record_string(v, r, s);
   PUT(v, ",{\"session_id\":");

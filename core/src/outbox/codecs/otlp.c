@@ -16,12 +16,7 @@
 
 static void int_value(gl_buf *b, int64_t v) {
   PUT(b, "{\"intValue\":\"");
-  if (v < 0) {
-    gl_buf_putc(b, '-');
-    gl_put_u64(b, (uint64_t)0 - (uint64_t)v);
-  } else {
-    gl_put_u64(b, (uint64_t)v);
-  }
+  gl_buf_put_i64(b, v);
   PUT(b, "\"}");
 }
 
@@ -115,9 +110,9 @@ static int record(gl_codec_iter *it, const gl_crec *c, gl_str batch_id, gl_buf *
   }
   uint64_t ns = gl_crec_time_ns(c);
   PUT(out, "{\"timeUnixNano\":\"");
-  gl_put_u64(out, ns);
+  gl_buf_put_u64(out, ns);
   PUT(out, "\",\"observedTimeUnixNano\":\"");
-  gl_put_u64(out, ns);
+  gl_buf_put_u64(out, ns);
   PUT(out, "\",\"severityNumber\":9,\"severityText\":\"INFO\",\"body\":{\"stringValue\":");
   put_qstr(out, (gl_str){s->data, s->len, c->src.plain && c->dst.plain && (!c->reason.s || c->reason.plain)});
   PUT(out, "},\"attributes\":[{\"key\":\"session.id\",\"value\":");

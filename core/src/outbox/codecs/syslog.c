@@ -62,7 +62,7 @@ static void message(const gl_codec *c, const gl_crec *rc, gl_buf *m) {
   if (rc->final > 0) PUT(m, "final=\"true\" ");
   else if (rc->final == 0) PUT(m, "final=\"false\" ");
   if (r->with_seq) {
-    PARAM(m, "seq", gl_put_u64(m, r->seq));
+    PARAM(m, "seq", gl_buf_put_u64(m, r->seq));
     PARAM(m, "deltaTx", gl_lua_u64(m, r->delta_tx));
     PARAM(m, "deltaRx", gl_lua_u64(m, r->delta_rx));
   }
@@ -97,7 +97,7 @@ static int body(const gl_codec *c, gl_codec_iter *it, gl_buf *out) {
     if ((err = gl_buf_reserve(&it->scratch, it->rec.room + parts))) return err;
     message(c, &it->rec, &it->scratch);
     if ((err = gl_buf_reserve(out, it->scratch.len + 24))) return err;
-    gl_put_u64(out, it->scratch.len);
+    gl_buf_put_u64(out, it->scratch.len);
     gl_buf_putc(out, ' ');
     gl_buf_put(out, it->scratch.data, it->scratch.len);
   }

@@ -88,42 +88,11 @@ static void string_embedded(gl_buf *b, const char *s, size_t len, gl_buf *tmp) {
   string_body(b, tmp->data, tmp->len);
 }
 
-void gl_put_u64(gl_buf *b, uint64_t v) {
-  static const char pairs[] =
-      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-      "8081828384858687888990919293949596979899";
-  char tmp[20];
-  int n = 20;
-  while (v >= 100) {
-    unsigned d = (unsigned)(v % 100) * 2;
-    v /= 100;
-    tmp[--n] = pairs[d + 1];
-    tmp[--n] = pairs[d];
-  }
-  if (v >= 10) {
-    tmp[--n] = pairs[v * 2 + 1];
-    tmp[--n] = pairs[v * 2];
-  } else {
-    tmp[--n] = (char)('0' + v);
-  }
-  gl_buf_put(b, tmp + n, (size_t)(20 - n));
-}
-
-static void put_i64(gl_buf *b, int64_t v) {
-  if (v < 0) {
-    gl_buf_putc(b, '-');
-    gl_put_u64(b, (uint64_t)0 - (uint64_t)v);
-  } else {
-    gl_put_u64(b, (uint64_t)v);
-  }
-}
-
 #define EXACT 9007199254740992.0 /* 2^53: Lua numbers are exact below */
 
 void gl_lua_number(gl_buf *b, double v) {
   if (v == floor(v) && v > -EXACT && v < EXACT) {
-    put_i64(b, (int64_t)v);
+    gl_buf_put_i64(b, (int64_t)v);
     return;
   }
   if (isnan(v) || isinf(v)) {
@@ -137,12 +106,12 @@ void gl_lua_number(gl_buf *b, double v) {
 }
 
 void gl_lua_u64(gl_buf *b, uint64_t v) {
-  if (v < (uint64_t)1 << 53) gl_put_u64(b, v);
+  if (v < (uint64_t)1 << 53) gl_buf_put_u64(b, v);
   else gl_lua_number(b, (double)v);
 }
 
 void gl_lua_i64(gl_buf *b, int64_t v) {
-  if (v > -((int64_t)1 << 53) && v < (int64_t)1 << 53) put_i64(b, v);
+  if (v > -((int64_t)1 << 53) && v < (int64_t)1 << 53) gl_buf_put_i64(b, v);
   else gl_lua_number(b, (double)v);
 }
 
@@ -188,7 +157,7 @@ static void fields(gl_buf *b, const gl_crec *c, int emb, gl_buf *tmp) {
   else if (c->final == 0) L(",\"final\":false", ",\\\"final\\\":false");
   if (r->with_seq) {
     L(",\"seq\":", ",\\\"seq\\\":");
-    gl_put_u64(b, r->seq);
+    gl_buf_put_u64(b, r->seq);
     L(",\"deltaTx\":", ",\\\"deltaTx\\\":");
     gl_lua_u64(b, r->delta_tx);
     L(",\"deltaRx\":", ",\\\"deltaRx\\\":");
@@ -225,6 +194,6 @@ void gl_lua_key(gl_buf *b, const gl_crec *c, gl_str instance) {
   put_str(b, c->sid);
   if (c->r->with_seq) {
     gl_buf_putc(b, '-');
-    gl_put_u64(b, c->r->seq);
+    gl_buf_put_u64(b, c->r->seq);
   }
 }
