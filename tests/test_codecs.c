@@ -33,7 +33,7 @@ static void record(gl_record *r) {
 }
 
 static int body(gl_codec *c, const gl_buf *bin, uint32_t count, gl_buf *out) {
-  gl_codec_batch in = {bin->data ? bin->data : "", "closed\n", bin->len, 7, count, 0xaa, "gw-1"};
+  gl_codec_batch in = {bin->data ? bin->data : "", "closed\n", bin->len, 7, count, 0xaa, "gw-1", 0};
   return gl_codec_body(c, &in, out);
 }
 

@@ -25,7 +25,7 @@ int gl_batch_encode(gl_batch *b) {
   if (p != end) return UV_EINVAL;
   if (b->codec) {
     gl_codec_batch in = {b->bin.data, b->reasons.data, b->bin.len, b->reasons.len, b->count, b->id,
-                         b->instance ? b->instance : b->gl->instance_id};
+                         b->instance ? b->instance : b->gl->instance_id, b->json.len};
     /* Declined: no body, and the script's Lua codec writes this batch. */
     if ((err = gl_codec_body(b->codec, &in, &b->body)) == GL_CODEC_DECLINE) {
       gl_buf_free(&b->body);

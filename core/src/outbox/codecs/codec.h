@@ -32,6 +32,7 @@ typedef struct gl_codec_batch {
   uint32_t count;
   uint64_t id;
   const char *instance; /* the batch's (opts.instance_id wins) */
+  size_t json_len;      /* the default JSON's size: the body's is guessed from it */
 } gl_codec_batch;
 
 /* The codec of that name with no prepared text yet, or NULL (unknown name,

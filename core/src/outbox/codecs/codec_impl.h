@@ -52,6 +52,7 @@ typedef struct gl_codec_iter {
 typedef struct gl_codec_kind {
   const char *name;
   int (*body)(const gl_codec *c, gl_codec_iter *it, gl_buf *out);
+  unsigned json_percent; /* a body's usual size, in percent of the default JSON's */
 } gl_codec_kind;
 
 struct gl_codec {

@@ -25,4 +25,4 @@ static int body(const gl_codec *c, gl_codec_iter *it, gl_buf *out) {
   return n;
 }
 
-const gl_codec_kind gl_codec_elasticsearch = {"elasticsearch", body};
+const gl_codec_kind gl_codec_elasticsearch = {"elasticsearch", body, 170};

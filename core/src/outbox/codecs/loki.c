@@ -56,4 +56,4 @@ static int body(const gl_codec *c, gl_codec_iter *it, gl_buf *out) {
   return err;
 }
 
-const gl_codec_kind gl_codec_loki = {"loki", body};
+const gl_codec_kind gl_codec_loki = {"loki", body, 180};

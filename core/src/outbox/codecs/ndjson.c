@@ -14,4 +14,4 @@ static int body(const gl_codec *c, gl_codec_iter *it, gl_buf *out) {
   return n;
 }
 
-const gl_codec_kind gl_codec_ndjson = {"ndjson", body};
+const gl_codec_kind gl_codec_ndjson = {"ndjson", body, 125};

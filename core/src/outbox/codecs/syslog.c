@@ -104,4 +104,4 @@ static int body(const gl_codec *c, gl_codec_iter *it, gl_buf *out) {
   return n;
 }
 
-const gl_codec_kind gl_codec_syslog = {"syslog", body};
+const gl_codec_kind gl_codec_syslog = {"syslog", body, 165};
