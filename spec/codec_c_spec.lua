@@ -106,6 +106,26 @@ describe("C codecs write the Lua codecs' bytes", function()
     assert.is_true(batches[1].encode)
   end)
 
+  it("a batch sealed before a reload changed the codec is written by the new Lua codec", function()
+    local path = script("ndjson", {})
+    local gl, cap = S.new({ script = path, flush_interval = 60 })
+    cap.mode = "fail"
+    gl:tcp_end(gl:tcp_start(2, "10.0.0.1:1000", "10.0.0.2:80"))
+    assert(gl:flush())
+    assert.truthy(S.run_until(gl, function() return cap.calls >= 1 end))
+    local f = assert(io.open(path, "w"))
+    f:write((TEMPLATE:gsub("local NAME, OPTS = CASE", function() return 'local NAME, OPTS = "syslog", {}' end)))
+    f:close()
+    assert.is_true(gl:reload())
+    cap.mode = "ok"
+    assert.truthy(S.run_until(gl, function() return #cap.batches == 1 end, 20))
+    local b = cap.batches[1]
+    assert.equal(false, b.c) -- its body is ndjson's: not this codec's
+    assert.is_true(b.encode)
+    assert.matches("^%d+ <134>1 ", b.lua)
+    gl:close(1)
+  end)
+
   it("a session whose records are all dropped makes no batch, and records given as a table go to Lua", function()
     local path = write([[
 local core = require "gatelog.core"
