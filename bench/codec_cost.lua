@@ -1,7 +1,7 @@
 -- The CPU each codec costs per record, against the default codec, in
 -- the same run:
 --
---   LUA_CPATH='build/lua/?.so;;' luajit bench/codec_cost.lua [records] [runs] [script_budget]
+--   LUA_CPATH='build/lua/?.so;;' luajit bench/codec_cost.lua [records] [runs] [script_budget] [codecs]
 --
 -- Each run pushes N TCP sessions (IPv4, batches of 100) through a core
 -- whose send encodes every batch with one codec and answers done(true),
@@ -24,12 +24,24 @@ local gatelog = require "gatelog"
 local N = tonumber(arg[1]) or 20000
 local RUNS = tonumber(arg[2]) or 5
 local BUDGET = tonumber(arg[3]) -- nil: the core's default
+local ONLY = arg[4] -- "default,c-otlp": these rows only (default is always run)
 local src = (debug.getinfo(1, "S").source:match("^@(.*)/bench/") or ".")
 local dir = os.tmpname()
 os.remove(dir)
 os.execute("mkdir -p " .. dir)
 
-local CODECS = { "default", "records", "ndjson", "otlp", "loki", "elasticsearch", "syslog" }
+-- "c-NAME": the C codec of that name (gatelog.codec.native), its body
+-- built on the compression threads with the default payload.
+local CODECS = { "default", "records", "ndjson", "otlp", "loki", "elasticsearch", "syslog",
+  "c-ndjson", "c-otlp", "c-loki", "c-elasticsearch", "c-syslog" }
+if ONLY then
+  local keep = { "default" }
+  for name in ONLY:gmatch("[^,]+") do
+    if name ~= "default" then keep[#keep + 1] = name end
+  end
+  CODECS = keep
+end
+local OPTS = { otlp = '{ host_name = "edge-1" }', syslog = '{ hostname = "edge-1" }' }
 
 local function script(name)
   local path = dir .. "/" .. name .. ".lua"
@@ -43,6 +55,12 @@ return { send = function(b, done) done(#b.records > 0) end }
 local newt = require "gatelog.codec.newt"
 return { send = function(b, done) local body = newt.encode(b) done(#body > 0) end }
 ]])
+  elseif name:sub(1, 2) == "c-" then
+    local base = name:sub(3)
+    f:write(([[
+local codec = require("gatelog.codec.native").new(%q, %s)
+return { send = function(b, done) local body = codec.encode(b) done(#body > 0) end }
+]]):format(base, OPTS[base] or "{}"))
   else
     f:write(([[
 local codec = require("gatelog.codec").get(%q)

@@ -51,6 +51,8 @@ local settings = env.http{ url = "http://127.0.0.1:9200", path = "/_bulk", gzip 
 settings.codec = "elasticsearch"
 settings.codec_options = { index = env.string("GATELOG_INDEX", "gatelog") }
 settings.check = check
+-- The body built in C on gatelog's threads (the Lua codec's bytes): docs/codecs-in-c.md.
+settings.codec = require("gatelog.codec.native").new(settings.codec, settings.codec_options)
 
 return {
   config = env.core{ flush_interval = 2, batch_max = 500 },

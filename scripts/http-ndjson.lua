@@ -15,6 +15,8 @@ local http = require "gatelog.transport.http"
 
 local settings = env.http{ url = "http://127.0.0.1:8080/ingest", gzip = true }
 settings.codec = "ndjson"
+-- The body built in C on gatelog's threads (the Lua codec's bytes): docs/codecs-in-c.md.
+settings.codec = require("gatelog.codec.native").new(settings.codec, settings.codec_options)
 
 return {
   config = env.core{ flush_interval = 2, batch_max = 500 },

@@ -18,6 +18,8 @@ local labels = { job = "gatelog", host = core.hostname() }
 for k, v in pairs(env.pairs("GATELOG_LOKI_LABELS", {})) do labels[k] = v end
 settings.codec = "loki"
 settings.codec_options = { labels = labels }
+-- The body built in C on gatelog's threads (the Lua codec's bytes): docs/codecs-in-c.md.
+settings.codec = require("gatelog.codec.native").new(settings.codec, settings.codec_options)
 
 return {
   config = env.core{ flush_interval = 2, batch_max = 500 },

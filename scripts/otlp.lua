@@ -60,6 +60,8 @@ local settings = {
   codec = "otlp",
   codec_options = { service_name = service, host_name = core.hostname(), resource = resource },
 }
+-- The body built in C on gatelog's threads (the Lua codec's bytes): docs/codecs-in-c.md.
+settings.codec = require("gatelog.codec.native").new(settings.codec, settings.codec_options)
 
 return {
   config = env.core{ flush_interval = 2, batch_max = 500 },

@@ -67,6 +67,8 @@ local settings = {
     sd_id = sd_id,
   },
 }
+-- The body built in C on gatelog's threads (the Lua codec's bytes): docs/codecs-in-c.md.
+settings.codec = require("gatelog.codec.native").new(settings.codec, settings.codec_options)
 
 local send = transport == "udp" and require("gatelog.transport.udp").new(settings)
   or require("gatelog.transport.tcp").new(settings)

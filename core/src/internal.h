@@ -82,6 +82,8 @@ typedef struct gl_batch {
   int recovered;         /* found in the spool at start */
   int loaded;            /* read back from the spool: about to be sent */
   int memory_only;       /* a spool is on, but the disk does not hold it */
+  struct gl_codec *codec; /* the script's C codec when sealed (a reference), or NULL */
+  gl_buf body;           /* its body, built with the JSON; empty if it declined */
 } gl_batch;
 
 /* One call of a host-registered sender (gatelog_send_fn): a batch given to

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "outbox/codecs/codec.h"
 
 int gl_batch_encode(gl_batch *b) {
   if (b->bin.data == NULL) return 0; /* read back from the spool: JSON already */
@@ -21,6 +22,17 @@ int gl_batch_encode(gl_batch *b) {
     b->ends[i] = (uint32_t)b->json.len;
   }
   if ((err = gl_buf_append(&b->json, "]", 1))) return err;
+  if (p != end) return UV_EINVAL;
+  if (b->codec) {
+    gl_codec_batch in = {b->bin.data, b->reasons.data, b->bin.len, b->reasons.len, b->count, b->id,
+                         b->instance ? b->instance : b->gl->instance_id, b->json.len};
+    /* Declined: no body, and the script's Lua codec writes this batch. */
+    if ((err = gl_codec_body(b->codec, &in, &b->body)) == GL_CODEC_DECLINE) {
+      gl_buf_free(&b->body);
+      err = 0;
+    }
+    if (err) return err;
+  }
   gl_buf_free(&b->bin);
-  return p == end ? 0 : UV_EINVAL;
+  return 0;
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "outbox/codecs/codec.h"
 #include "outbox/send.h"
 #include "outbox/spool.h"
 #include "policy/policy.h"
@@ -36,6 +37,8 @@ static void batch_free(gl_batch *b) {
   gl_buf_free(&b->bin);
   gl_buf_free(&b->json);
   gl_buf_free(&b->reasons);
+  gl_buf_free(&b->body);
+  gl_codec_unref(b->codec);
   free(b->ends);
   free(b->payload);
   free(b->err);
@@ -114,7 +117,7 @@ static int over_bytes(const gatelog_t *gl) {
 int gl_outbox_over_cap(const gatelog_t *gl) { return over_records(gl) || over_bytes(gl); }
 
 void gl_outbox_held(gatelog_t *gl, gl_batch *b, int in_memory) {
-  account(gl, b, in_memory ? b->json.len + b->payload_len : 0);
+  account(gl, b, in_memory ? b->json.len + b->body.len + b->payload_len : 0);
   if (!in_memory && b->retrying) {
     gl->stats.records_retrying -= b->count;
     b->retrying = 0;
@@ -182,7 +185,7 @@ void gl_outbox_compressed(gatelog_t *gl, gl_batch *b, int status) {
     b->state = GL_BATCH_READY;
     gl->stats.bytes_json += b->json.len;
     gl->stats.bytes_compressed += b->zlib_len;
-    account(gl, b, b->json.len + b->payload_len);
+    account(gl, b, b->json.len + b->body.len + b->payload_len);
     gl_spool_written(gl, b);
     gl_spool_shed(gl, b); /* now on disk: it may leave memory */
     gl_outbox_enforce_cap(gl);
@@ -209,6 +212,8 @@ void gl_outbox_seal(gatelog_t *gl) {
   if (gl_ids_next(&gl->ids, &b->id) != 0) b->id = b->seq ^ (uint64_t)(uintptr_t)b;
   b->level = gl->cfg.compression_level;
   b->compressor = gl->cfg.compressor;
+  /* The script's C codec builds its body with the JSON, off the loop. */
+  if (gl->policy && gl->policy->codec) gl_codec_ref(b->codec = gl->policy->codec);
   b->state = GL_BATCH_SEALED;
   gl->stats.batches_sealed++;
   gl->stats.batches_queued++;

@@ -79,6 +79,7 @@ static void evict(gatelog_t *gl, gl_spool *sp, gl_batch *b) {
   gl_outbox_held(gl, b, 0);
   gl_buf_free(&b->json);
   gl_buf_free(&b->reasons);
+  gl_buf_free(&b->body); /* the script encodes it when it is read back */
   free(b->ends);
   free(b->payload);
   b->ends = NULL;

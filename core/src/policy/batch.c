@@ -133,6 +133,11 @@ static int batch_index(lua_State *L) {
   return 1;
 }
 
+const gl_batch *gl_batch_of(lua_State *L, int idx) {
+  const batch_obj *o = luaL_testudata(L, idx, BATCH_MT);
+  return o && o->send ? gl_send_batch(o->send) : NULL;
+}
+
 static int batch_newindex(lua_State *L) {
   return luaL_error(L, "batch is read-only (set fields on a table of your own)");
 }

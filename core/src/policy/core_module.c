@@ -153,6 +153,7 @@ static int open_core(lua_State *L) {
   gl_prims_tcp_install(L, &p->rt);
   gl_prims_udp_install(L, &p->rt);
   gl_prims_http_install(L, &p->rt);
+  gl_native_codec_install(L, p);
   return 1;
 }
 

@@ -48,6 +48,10 @@ struct gl_policy {
    * NUL, an empty name last: what gatelog_check_senders holds the host's
    * registrations to. */
   char needs_senders[512];
+  /* The C codec the script selected (native_codec.c), or NULL; held by
+   * the registry's codec_ref. */
+  struct gl_codec *codec;
+  int codec_ref;
 };
 
 /* Create a state, run the script at `path`, check what it returns, apply
@@ -88,6 +92,11 @@ int gl_records_decode(lua_State *L, const char *json, size_t len, int count);
 /* Create the batch metatable and the send handle's in the state
  * (batch.c, which also holds gl_policy_send). */
 void gl_batch_install(gl_policy *p);
+/* The batch at idx while its send is unsettled, else NULL (batch.c). */
+const gl_batch *gl_batch_of(lua_State *L, int idx);
+/* Set core.native_codec on the module table on top of L's stack
+ * (native_codec.c). */
+void gl_native_codec_install(lua_State *L, gl_policy *p);
 /* Push a new, unbound record view and return it. */
 gl_view *gl_view_new(lua_State *L, const gl_field_map *fields);
 

@@ -180,25 +180,6 @@ int gl_extras_set_addr(gl_extras *x, int which, const char *s, size_t len) {
  * addresses with ports, two times, five 20-digit counters. */
 #define STANDARD_MAX 512
 
-static void put_u64(gl_buf *b, uint64_t v) {
-  char tmp[20];
-  int n = 20;
-  do {
-    tmp[--n] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
-  gl_buf_put(b, tmp + n, (size_t)(20 - n));
-}
-
-static void put_i64(gl_buf *b, int64_t v) {
-  if (v < 0) {
-    gl_buf_putc(b, '-');
-    put_u64(b, (uint64_t)0 - (uint64_t)v);
-  } else {
-    put_u64(b, (uint64_t)v);
-  }
-}
-
 /* An address is digits, hex, dots, colons and brackets: nothing that JSON
  * escapes, so it goes in as it is. An address the script replaced is any
  * string and is escaped. */
@@ -218,7 +199,7 @@ int gl_record_json_open(gl_buf *b, const gl_record *r, const char *src, uint32_t
   gl_hex16(r->sid, b->data + b->len); /* writes a NUL after the 16 digits: overwritten next */
   b->len += 16;
   KEY(b, "\",\"resourceId\":");
-  put_i64(b, r->resource);
+  gl_buf_put_i64(b, r->resource);
   KEY(b, ",\"sourceAddr\":");
   if ((err = put_addr(b, &r->src, src, src_len))) return err;
   if ((err = gl_buf_reserve(b, STANDARD_MAX))) return err; /* a replaced address may be long */
@@ -234,17 +215,17 @@ int gl_record_json_open(gl_buf *b, const gl_record *r, const char *src, uint32_t
     b->len += gl_fmt_time_nano(r->ended_ns, b->data + b->len);
   }
   KEY(b, "\",\"bytesTx\":");
-  put_u64(b, r->bytes_tx);
+  gl_buf_put_u64(b, r->bytes_tx);
   KEY(b, ",\"bytesRx\":");
-  put_u64(b, r->bytes_rx);
+  gl_buf_put_u64(b, r->bytes_rx);
   if (r->with_seq) {
     if (r->final) KEY(b, ",\"final\":true,\"seq\":");
     else KEY(b, ",\"final\":false,\"seq\":");
-    put_u64(b, r->seq);
+    gl_buf_put_u64(b, r->seq);
     KEY(b, ",\"deltaTx\":");
-    put_u64(b, r->delta_tx);
+    gl_buf_put_u64(b, r->delta_tx);
     KEY(b, ",\"deltaRx\":");
-    put_u64(b, r->delta_rx);
+    gl_buf_put_u64(b, r->delta_rx);
   }
   b->data[b->len] = '\0';
   return 0;

@@ -115,4 +115,25 @@ int gl_record_json_extra(gl_buf *b, const char *key, uint32_t klen, int type, co
 int gl_record_pack(gl_buf *b, const gl_record *r);
 int gl_record_unpack_json(gl_buf *out, const char **p, const char *end);
 
+/* A packed record read back as it is, for the C codecs: the fixed fields
+ * (r; its extras and attrs NULL), the replaced addresses (NULL: none) and
+ * the enrichment in the order it was set, pointing into the packed bytes.
+ * x grows as needed and is the caller's to free. */
+typedef struct gl_packed_extra {
+  const char *key, *str; /* str: GL_EXTRA_STRING */
+  uint32_t klen, slen;
+  double num;            /* GL_EXTRA_NUMBER; booleans as 0 / 1 */
+  int type;
+} gl_packed_extra;
+typedef struct gl_unpacked {
+  gl_record r;
+  const char *src, *dst;
+  uint32_t src_len, dst_len;
+  gl_packed_extra *x;
+  uint32_t nx, cap;
+} gl_unpacked;
+/* Read the record packed at *p into u and move *p past it: 0, UV_ENOMEM,
+ * or UV_EINVAL if the bytes are not a whole packed record. */
+int gl_record_unpack(gl_unpacked *u, const char **p, const char *end);
+
 #endif

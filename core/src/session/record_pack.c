@@ -7,6 +7,7 @@
  *   head | [u32 len, sourceAddr] | [u32 len, destAddr]
  *        | nextras x (u8 type, u32 key len, key, u32 len + string | f64)
  */
+#include <stdlib.h>
 #include <uv.h>
 
 #include "session/record.h"
@@ -100,36 +101,77 @@ static int extras_json(gl_buf *out, reader *rd, uint32_t n) {
   return 0;
 }
 
-int gl_record_unpack_json(gl_buf *out, const char **p, const char *end) {
+/* The head of the record packed at *p: its fixed fields into r, the
+ * replaced addresses, and a reader over what follows them. */
+static int unpack_head(const char *p, const char *end, gl_record *r, const char **src,
+                       uint32_t *src_len, const char **dst, uint32_t *dst_len, uint32_t *nextras,
+                       reader *rd) {
   packed_head h;
-  if ((size_t)(end - *p) < sizeof(h)) return UV_EINVAL;
-  memcpy(&h, *p, sizeof(h));
-  if ((size_t)(end - *p) - sizeof(h) < h.var_len) return UV_EINVAL;
-  reader rd = {*p + sizeof(h), *p + sizeof(h) + h.var_len};
-  gl_record r = {0};
-  r.sid = h.sid;
-  r.resource = h.resource;
-  r.proto = h.proto;
-  r.src = h.src;
-  r.dst = h.dst;
-  r.started_ns = h.started_ns;
-  r.ended_ns = h.ended_ns;
-  r.bytes_tx = h.bytes_tx;
-  r.bytes_rx = h.bytes_rx;
-  r.with_seq = (h.flags & WITH_SEQ) != 0;
-  r.final = (h.flags & FINAL) != 0;
-  r.is_start = (h.flags & IS_START) != 0;
-  r.seq = h.seq;
-  r.delta_tx = h.delta_tx;
-  r.delta_rx = h.delta_rx;
-  const char *src = NULL, *dst = NULL;
-  uint32_t src_len = 0, dst_len = 0;
-  if ((h.flags & HAS_SRC) && take_bytes(&rd, &src, &src_len) != 0) return UV_EINVAL;
-  if ((h.flags & HAS_DST) && take_bytes(&rd, &dst, &dst_len) != 0) return UV_EINVAL;
-  int err = gl_record_json_open(out, &r, src, src_len, dst, dst_len);
-  if (err == 0) err = extras_json(out, &rd, h.nextras);
+  if ((size_t)(end - p) < sizeof(h)) return UV_EINVAL;
+  memcpy(&h, p, sizeof(h));
+  if ((size_t)(end - p) - sizeof(h) < h.var_len) return UV_EINVAL;
+  rd->p = p + sizeof(h);
+  rd->end = rd->p + h.var_len;
+  memset(r, 0, sizeof(*r));
+  r->sid = h.sid;
+  r->resource = h.resource;
+  r->proto = h.proto;
+  r->src = h.src;
+  r->dst = h.dst;
+  r->started_ns = h.started_ns;
+  r->ended_ns = h.ended_ns;
+  r->bytes_tx = h.bytes_tx;
+  r->bytes_rx = h.bytes_rx;
+  r->with_seq = (h.flags & WITH_SEQ) != 0;
+  r->final = (h.flags & FINAL) != 0;
+  r->is_start = (h.flags & IS_START) != 0;
+  r->seq = h.seq;
+  r->delta_tx = h.delta_tx;
+  r->delta_rx = h.delta_rx;
+  *src = *dst = NULL;
+  *src_len = *dst_len = 0;
+  *nextras = h.nextras;
+  if ((h.flags & HAS_SRC) && take_bytes(rd, src, src_len) != 0) return UV_EINVAL;
+  if ((h.flags & HAS_DST) && take_bytes(rd, dst, dst_len) != 0) return UV_EINVAL;
+  return 0;
+}
+
+int gl_record_unpack_json(gl_buf *out, const char **p, const char *end) {
+  gl_record r;
+  reader rd;
+  const char *src, *dst;
+  uint32_t src_len, dst_len, nextras;
+  int err = unpack_head(*p, end, &r, &src, &src_len, &dst, &dst_len, &nextras, &rd);
+  if (err == 0) err = gl_record_json_open(out, &r, src, src_len, dst, dst_len);
+  if (err == 0) err = extras_json(out, &rd, nextras);
   if (err == 0 && rd.p != rd.end) err = UV_EINVAL;
   if (err == 0) err = gl_buf_append(out, "}", 1);
   if (err == 0) *p = rd.end;
   return err;
+}
+
+int gl_record_unpack(gl_unpacked *u, const char **p, const char *end) {
+  reader rd;
+  int err = unpack_head(*p, end, &u->r, &u->src, &u->src_len, &u->dst, &u->dst_len, &u->nx, &rd);
+  if (err) return err;
+  if (u->nx > u->cap) {
+    gl_packed_extra *x = realloc(u->x, (size_t)u->nx * sizeof(*x));
+    if (x == NULL) return UV_ENOMEM;
+    u->x = x;
+    u->cap = u->nx;
+  }
+  for (uint32_t i = 0; i < u->nx; i++) {
+    gl_packed_extra *e = &u->x[i];
+    uint8_t type;
+    e->str = NULL;
+    e->slen = 0;
+    e->num = 0;
+    if (take(&rd, &type, 1) != 0 || take_bytes(&rd, &e->key, &e->klen) != 0) return UV_EINVAL;
+    e->type = type;
+    if (type == GL_EXTRA_STRING ? take_bytes(&rd, &e->str, &e->slen) != 0 : take(&rd, &e->num, 8) != 0)
+      return UV_EINVAL;
+  }
+  if (rd.p != rd.end) return UV_EINVAL;
+  *p = rd.end;
+  return 0;
 }

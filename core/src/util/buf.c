@@ -55,3 +55,35 @@ void gl_buf_free(gl_buf *b) {
   b->data = NULL;
   b->len = b->cap = 0;
 }
+
+/* Two digits a division: numbers are most of a record's text. */
+void gl_buf_put_u64(gl_buf *b, uint64_t v) {
+  static const char pairs[] =
+      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+      "8081828384858687888990919293949596979899";
+  char tmp[20];
+  int n = 20;
+  while (v >= 100) {
+    unsigned d = (unsigned)(v % 100) * 2;
+    v /= 100;
+    tmp[--n] = pairs[d + 1];
+    tmp[--n] = pairs[d];
+  }
+  if (v >= 10) {
+    tmp[--n] = pairs[v * 2 + 1];
+    tmp[--n] = pairs[v * 2];
+  } else {
+    tmp[--n] = (char)('0' + v);
+  }
+  gl_buf_put(b, tmp + n, (size_t)(20 - n));
+}
+
+void gl_buf_put_i64(gl_buf *b, int64_t v) {
+  if (v < 0) {
+    gl_buf_putc(b, '-');
+    gl_buf_put_u64(b, (uint64_t)0 - (uint64_t)v);
+  } else {
+    gl_buf_put_u64(b, (uint64_t)v);
+  }
+}

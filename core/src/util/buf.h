@@ -3,6 +3,7 @@
 #define GATELOG_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 typedef struct gl_buf {
@@ -34,5 +35,10 @@ static inline void gl_buf_put(gl_buf *b, const void *p, size_t n) {
 }
 
 static inline void gl_buf_putc(gl_buf *b, char c) { b->data[b->len++] = c; }
+
+/* Decimal digits of v, without a capacity check (20 bytes at most; 21
+ * with the sign). */
+void gl_buf_put_u64(gl_buf *b, uint64_t v);
+void gl_buf_put_i64(gl_buf *b, int64_t v);
 
 #endif

@@ -52,6 +52,24 @@ int gl_json_utf8_valid(const char *str, size_t len) {
   return 1;
 }
 
+size_t gl_json_utf8_clean(char *out, const char *str, size_t len) {
+  const unsigned char *s = (const unsigned char *)str;
+  char *o = out;
+  uint32_t cp;
+  for (size_t i = 0, n; i < len; i += n) {
+    if (s[i] < 0x80) n = 1;
+    else if ((n = utf8_len(s + i, len - i, &cp)) == 0) {
+      memcpy(o, "\xef\xbf\xbd", 3);
+      o += 3;
+      n = 1;
+      continue;
+    }
+    memcpy(o, s + i, n);
+    o += n;
+  }
+  return (size_t)(o - out);
+}
+
 int gl_json_string(gl_buf *b, const char *str, size_t len) {
   static const char hex[] = "0123456789abcdef";
   const unsigned char *s = (const unsigned char *)str;

@@ -30,6 +30,7 @@ local function stream_labels(labels, protocol)
   for i, k in ipairs(keys) do parts[i] = jstr(k) .. ":" .. jstr(tostring(all[k])) end
   return "{" .. concat(parts, ",") .. "}"
 end
+M.stream_labels = stream_labels -- for gatelog.codec.native
 
 function M.encode(x, opts)
   opts = opts or {}

@@ -176,6 +176,7 @@ local function resource(opts)
   end
   return '{"attributes":[' .. concat(a, ",") .. "]}"
 end
+M.resource = resource -- for gatelog.codec.native
 
 function M.encode(x, opts)
   opts = opts or {}

@@ -65,6 +65,7 @@ local function parts(opts)
     " " .. header_field(opts.msgid or "access", 32) .. " [" .. (opts.sd_id or "gatelog@32473") .. " "
   return pri, mid
 end
+M.parts = parts -- for gatelog.codec.native
 
 local SD_REFERENCE = 'sessionId="%s" resourceId="%s" sourceAddr="%s" destAddr="%s" protocol="%s" ' ..
   'startedAt="%s" endedAt="%s" bytesTx="%s" bytesRx="%s"'
