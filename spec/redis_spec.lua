@@ -87,7 +87,7 @@ describe("redis streams", function()
   it("XRANGE returns every record, in order, with its fields", function()
     new("access")
     local ids = sessions(120)
-    assert.truthy(S.run_until(gl, function() return gl:stats().records_sent == 120 end, 20))
+    assert.truthy(S.run_until(gl, function() return gl:stats().records_sent == 120 end, 60))
     local entries, cur = {}, nil
     for line in cli("XRANGE access - +"):gmatch("[^\n]+") do
       if line:match("^%d+%-%d+$") then
@@ -114,7 +114,7 @@ describe("redis streams", function()
   it("MAXLEN ~ keeps the stream trimmed", function()
     new("trimmed", 10)
     sessions(400)
-    assert.truthy(S.run_until(gl, function() return gl:stats().records_sent == 400 end, 20))
+    assert.truthy(S.run_until(gl, function() return gl:stats().records_sent == 400 end, 60))
     local len = tonumber(cli("XLEN trimmed"))
     assert.is_true(len >= 10 and len < 400, "XLEN " .. tostring(len))
   end)
