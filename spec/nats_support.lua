@@ -16,6 +16,13 @@ local M = {}
 -- node:start() waits until it is ready; node:kill9(); node:stop().
 local function node_cmd(n)
   local cmd = ("nats-server -js -a 127.0.0.1 -p %d -n %s -sd %s/store %s"):format(n.port, n.name, n.dir, n.args or "")
+  if n.config then
+    local f = assert(io.open(n.dir .. "/nats.conf", "w"))
+    f:write(n.config, "\n")
+    f:close()
+    cmd = cmd .. " -c " .. n.dir .. "/nats.conf"
+  end
+  if n.http_port then cmd = cmd .. " -m " .. n.http_port end
   if n.cluster_port then
     local routes = {}
     for i, p in ipairs(n.routes) do routes[i] = "nats://127.0.0.1:" .. p end
@@ -48,16 +55,17 @@ function Node:stop() servers.kill(self.dir .. "/pid") end
 
 function Node:log() return servers.read(self.dir .. "/out") or "" end
 
-local function new_node(n)
+function M.node(n)
   n.dir = n.dir or servers.tmpdir()
   n.url = "nats://127.0.0.1:" .. n.port
   return setmetatable(n, Node)
 end
 
--- A single JetStream server; args are added to its command line.
-function M.server(args)
+-- A single JetStream server; args are added to its command line, config
+-- (text) is its configuration file.
+function M.server(args, config)
   for _ = 1, 5 do
-    local n = new_node{ port = servers.free_port(), name = "solo", args = args }
+    local n = M.node{ port = servers.free_port(), name = "solo", args = args, config = config }
     if n:start() then return n end
     n:stop()
   end
@@ -73,7 +81,7 @@ function M.cluster()
   for i = 1, 3 do
     local routes = {}
     for j = 1, 3 do if j ~= i then routes[#routes + 1] = cports[j] end end
-    nodes[i] = new_node{ port = ports[i], name = "n" .. i, cluster_port = cports[i], routes = routes }
+    nodes[i] = M.node{ port = ports[i], name = "n" .. i, cluster_port = cports[i], routes = routes }
     nodes[i]:start(false)
   end
   for i = 1, 3 do
@@ -88,15 +96,18 @@ end
 local Client = {}
 Client.__index = Client
 
--- Connect to port; nil and the error if it does not answer.
-function M.client(port)
+-- Connect to port (as user, with password, if given); nil and the error
+-- if it does not answer.
+function M.client(port, user, password)
   local s = socket.tcp()
   s:settimeout(5)
   local ok, err = s:connect("127.0.0.1", port)
   if not ok then return nil, err end
   local info = s:receive("*l")
   if not info then return nil, "no INFO" end
-  s:send('CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true,"protocol":1}\r\n')
+  local connect = { verbose = false, pedantic = false, headers = true, no_responders = true, protocol = 1,
+    user = user, pass = password }
+  s:send("CONNECT " .. cjson.encode(connect) .. "\r\n")
   s:send("SUB _R.* 1\r\n")
   return setmetatable({ s = s, n = 0 }, Client)
 end

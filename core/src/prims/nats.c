@@ -165,14 +165,24 @@ static void post(shared *sh, const result *r) {
   uv_mutex_unlock(&sh->mu);
 }
 
-/* The text of a JSON string field in a JetStream reply, or "". */
-static void json_text(const char *json, const char *field, char *out, size_t size) {
-  out[0] = '\0';
+/* Where the value of a field of a JetStream reply starts, or NULL. The
+ * server writes some replies with a space after the colon. */
+static const char *json_value(const char *json, const char *field) {
   const char *p = strstr(json, field);
-  if (p == NULL || size == 0) return;
+  if (p == NULL) return NULL;
   p += strlen(field);
+  while (*p == ' ') p++;
+  if (*p++ != ':') return NULL;
+  while (*p == ' ') p++;
+  return p;
+}
+
+/* The text of a JSON string field of a JetStream reply, or "". */
+static void json_text(const char *json, const char *field, char *out, size_t size) {
+  const char *p = json_value(json, field);
   size_t n = 0;
-  while (*p && *p != '"' && n + 1 < size) out[n++] = *p++;
+  if (p && *p == '"')
+    for (p++; *p && *p != '"' && n + 1 < size; p++) out[n++] = *p;
   out[n] = '\0';
 }
 
@@ -199,9 +209,10 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *m, void
     body[len] = '\0';
     if (strstr(body, "\"error\"")) {
       r.kind = K_NAK;
-      json_text(body, "\"description\":\"", r.err, sizeof(r.err));
+      json_text(body, "\"description\"", r.err, sizeof(r.err));
     } else if (strstr(body, "\"seq\"")) {
-      r.duplicate = strstr(body, "\"duplicate\":true") != NULL;
+      const char *dup = json_value(body, "\"duplicate\"");
+      r.duplicate = dup && strncmp(dup, "true", 4) == 0;
     } else {
       r.kind = K_NAK;
       snprintf(r.err, sizeof(r.err), "not a JetStream acknowledgement");
