@@ -256,7 +256,7 @@ describe("nats jetstream, one server", function()
     gl:flush()
     assert.is_true(servers.run_until(gl, {}, function() return gl:stats().nats_errors >= 2 end, 20))
     assert.equal(0, gl:stats().records_sent)
-    assert.is_truthy(logged(logs, "nats: connect: "))
+    assert.is_truthy(logged(logs, "nats: connect to nats://127.0.0.1:" .. port .. ": "))
     local late = N.node{ port = port, name = "late" }
     assert.is_true(late:start())
     local c2 = assert(N.client(port))

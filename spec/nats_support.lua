@@ -55,6 +55,18 @@ function Node:stop() servers.kill(self.dir .. "/pid") end
 
 function Node:log() return servers.read(self.dir .. "/out") or "" end
 
+-- How many clients named name are connected to this node (its monitoring
+-- port's /connz), or nil when it does not answer.
+function Node:clients(name)
+  local body = require("socket.http").request(("http://127.0.0.1:%d/connz"):format(self.http_port))
+  if not body then return nil end
+  local n = 0
+  for _, c in ipairs(cjson.decode(body).connections or {}) do
+    if c.name == name then n = n + 1 end
+  end
+  return n
+end
+
 function M.node(n)
   n.dir = n.dir or servers.tmpdir()
   n.url = "nats://127.0.0.1:" .. n.port
@@ -75,13 +87,14 @@ end
 -- Three JetStream servers routed to each other, started together (a
 -- cluster forms once a quorum is up).
 function M.cluster()
-  local ports, cports = {}, {}
-  for i = 1, 3 do ports[i], cports[i] = servers.free_port(), servers.free_port() end
+  local ports, cports, hports = {}, {}, {}
+  for i = 1, 3 do ports[i], cports[i], hports[i] = servers.free_port(), servers.free_port(), servers.free_port() end
   local nodes = {}
   for i = 1, 3 do
     local routes = {}
     for j = 1, 3 do if j ~= i then routes[#routes + 1] = cports[j] end end
-    nodes[i] = M.node{ port = ports[i], name = "n" .. i, cluster_port = cports[i], routes = routes }
+    nodes[i] = M.node{ port = ports[i], name = "n" .. i, cluster_port = cports[i], routes = routes,
+      http_port = hports[i] }
     nodes[i]:start(false)
   end
   for i = 1, 3 do

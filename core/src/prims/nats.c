@@ -249,12 +249,21 @@ static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus
 
 /* ---- connecting, on the pool ----------------------------------------- */
 
-/* The status of the first failing call, with nats.c's words for it. */
+/* The status of the first failing call, with nats.c's words for it
+ * (without the source location it puts in front). */
 static natsStatus failed(conn *c, natsStatus s, const char *what) {
   natsStatus last;
   const char *text = nats_GetLastError(&last);
-  snprintf(c->job_err, sizeof(c->job_err), "%s: %s", what,
-           text && *text ? text : natsStatus_GetText(s));
+  if (text && text[0] == '(') {
+    const char *end = strstr(text, "): ");
+    if (end) text = end + 3;
+  }
+  snprintf(c->job_err, sizeof(c->job_err), "%s%s%s: %s", what, c->set.nservers ? " " : "",
+           c->set.nservers ? c->set.servers[0] : "", text && *text ? text : natsStatus_GetText(s));
+  if (c->set.nservers > 1) {
+    size_t n = strlen(c->job_err);
+    snprintf(c->job_err + n, sizeof(c->job_err) - n, " (and %d more servers)", c->set.nservers - 1);
+  }
   return s;
 }
 
@@ -278,7 +287,7 @@ static natsStatus make_options(conn *c, natsOptions **out) {
   if (s == NATS_OK) s = natsOptions_SetErrorHandler(o, on_async_error, c->sh);
   if (s != NATS_OK) {
     natsOptions_Destroy(o);
-    return failed(c, s, "settings");
+    return failed(c, s, "settings for");
   }
   *out = o;
   return NATS_OK;
@@ -297,7 +306,7 @@ static void connect_work(uv_work_t *w) {
     s = natsConnection_Connect(&nc, o);
     if (s != NATS_OK) {
       shared_unref(c->sh); /* never connected: no closed callback */
-      failed(c, s, "connect");
+      failed(c, s, "connect to");
     }
     natsOptions_Destroy(o);
   }
@@ -319,7 +328,7 @@ static void connect_work(uv_work_t *w) {
       if (natsSubscription_SetOnCompleteCB(sub, on_sub_complete, c->sh) != NATS_OK) shared_unref(c->sh);
     }
     if (s != NATS_OK) {
-      failed(c, s, "subscribe");
+      failed(c, s, "subscribe at");
       natsSubscription_Destroy(sub);
       sub = NULL;
       natsConnection_Destroy(nc); /* closes it: on_closed lets go */
