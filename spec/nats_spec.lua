@@ -137,6 +137,16 @@ describe("nats jetstream, one server", function()
     assert.equal(121, cl:stream_info(name).state.messages)
   end)
 
+  it("sends at the script's flush interval (GATELOG_FLUSH_INTERVAL), without a flush", function()
+    local name, prefix = stream()
+    servers.setenv("GATELOG_FLUSH_INTERVAL", "0.1")
+    gl = new({ GATELOG_NATS_URL = srv.url, GATELOG_NATS_SUBJECT = prefix .. ".f" })
+    servers.unsetenv("GATELOG_FLUSH_INTERVAL")
+    sessions(gl, 3)
+    assert.is_true(servers.run_until(gl, {}, function() return gl:stats().records_sent == 3 end, 20))
+    assert.equal(3, cl:stream_info(name).state.messages)
+  end)
+
   it("gives interim records ids with their seq", function()
     local name, prefix = stream()
     gl = new({ GATELOG_NATS_URL = srv.url, GATELOG_NATS_SUBJECT = prefix .. ".x" },
