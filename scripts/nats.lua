@@ -14,7 +14,8 @@
 --   GATELOG_NATS_PER          record (default) or batch: one message per batch
 --   GATELOG_NATS_ACK_TIMEOUT  seconds to wait for JetStream's PubAck (default 5)
 --   GATELOG_NATS_MAX_INFLIGHT messages waiting for their PubAck at once (default 1024)
---   GATELOG_FLUSH_INTERVAL (default 1 s), GATELOG_BATCH_MAX (default 500)
+--   GATELOG_FLUSH_INTERVAL (default 1 s), GATELOG_BATCH_MAX (default 100: a send
+--                           encodes each record apart, in the script's time budget)
 local env = require "gatelog.env"
 
 local cert, key = env.string("GATELOG_NATS_CERT"), env.string("GATELOG_NATS_KEY")
@@ -37,6 +38,6 @@ local settings = {
 }
 
 return {
-  config = env.core{ flush_interval = 1, batch_max = 500 },
+  config = env.core{ flush_interval = 1, batch_max = 100 },
   send = require("gatelog.transport.nats").new(settings),
 }
