@@ -44,7 +44,7 @@ end
 local N = require "nats_support"
 
 local ENV = { "GATELOG_NATS_URL", "GATELOG_NATS_SUBJECT", "GATELOG_NATS_USER", "GATELOG_NATS_PASSWORD",
-  "GATELOG_NATS_PER", "GATELOG_NATS_ACK_TIMEOUT", "GATELOG_NATS_TOKEN" }
+  "GATELOG_NATS_PER", "GATELOG_NATS_ACK_TIMEOUT", "GATELOG_NATS_TOKEN", "GATELOG_NATS_CA" }
 
 -- A core running scripts/nats.lua with env (name -> value) set; its log lines.
 local function new(env, opts)
@@ -277,6 +277,17 @@ describe("nats jetstream, one server", function()
     gl:close(2)
     gl = nil
     late:stop()
+  end)
+
+  it("says which setting nats.c refused (a CA file that is not there), and retries", function()
+    local logs
+    gl, logs = new({ GATELOG_NATS_URL = srv.url, GATELOG_NATS_SUBJECT = "glca.x", GATELOG_NATS_CA = "/nonexistent/ca.pem" })
+    sessions(gl, 2)
+    gl:flush()
+    assert.is_true(servers.run_until(gl, {}, function() return gl:stats().batches_failed >= 2 end, 20))
+    assert.equal(0, gl:stats().records_sent)
+    assert.is_truthy(logged(logs, "nats: settings for " .. srv.url .. ": "))
+    assert.is_truthy(logged(logs, "/nonexistent/ca.pem"))
   end)
 
   it("drops for good only a message larger than the server's max_payload", function()

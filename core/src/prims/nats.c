@@ -123,7 +123,8 @@ typedef struct conn {
   natsConnection *nc;
   natsSubscription *sub;
   char inbox[64];
-  /* the connect job */
+  /* the connect job: it reads set and holds job_sh, both kept until it ends */
+  shared *job_sh;
   uv_work_t work;
   gl_pool_job job;
   int job_pending;
@@ -282,9 +283,9 @@ static natsStatus make_options(conn *c, natsOptions **out) {
   if (s == NATS_OK && (st->ca || st->cert)) s = natsOptions_SetSecure(o, true);
   if (s == NATS_OK && st->ca) s = natsOptions_LoadCATrustedCertificates(o, st->ca);
   if (s == NATS_OK && st->cert) s = natsOptions_LoadCertificatesChain(o, st->cert, st->key);
-  if (s == NATS_OK) s = natsOptions_SetClosedCB(o, on_closed, c->sh);
-  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, on_reconnected, c->sh);
-  if (s == NATS_OK) s = natsOptions_SetErrorHandler(o, on_async_error, c->sh);
+  if (s == NATS_OK) s = natsOptions_SetClosedCB(o, on_closed, c->job_sh);
+  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, on_reconnected, c->job_sh);
+  if (s == NATS_OK) s = natsOptions_SetErrorHandler(o, on_async_error, c->job_sh);
   if (s != NATS_OK) {
     natsOptions_Destroy(o);
     return failed(c, s, "settings for");
@@ -295,17 +296,18 @@ static natsStatus make_options(conn *c, natsOptions **out) {
 
 static void connect_work(uv_work_t *w) {
   conn *c = w->data;
+  shared *sh = c->job_sh;
   natsOptions *o = NULL;
   natsConnection *nc = NULL;
   natsSubscription *sub = NULL;
   natsStatus s = make_options(c, &o);
   if (s == NATS_OK) {
-    uv_mutex_lock(&c->sh->mu);
-    c->sh->refs++; /* the connection's, let go in on_closed */
-    uv_mutex_unlock(&c->sh->mu);
+    uv_mutex_lock(&sh->mu);
+    sh->refs++; /* the connection's, let go in on_closed */
+    uv_mutex_unlock(&sh->mu);
     s = natsConnection_Connect(&nc, o);
     if (s != NATS_OK) {
-      shared_unref(c->sh); /* never connected: no closed callback */
+      shared_unref(sh); /* never connected: no closed callback */
       failed(c, s, "connect to");
     }
     natsOptions_Destroy(o);
@@ -318,14 +320,14 @@ static void connect_work(uv_work_t *w) {
       snprintf(c->inbox, sizeof(c->inbox), "%s", inbox);
       natsInbox_Destroy(inbox);
       snprintf(subject, sizeof(subject), "%s.*", c->inbox);
-      s = natsConnection_Subscribe(&sub, nc, subject, on_reply, c->sh);
+      s = natsConnection_Subscribe(&sub, nc, subject, on_reply, sh);
     }
     if (s == NATS_OK) s = natsSubscription_SetPendingLimits(sub, -1, -1);
     if (s == NATS_OK) {
-      uv_mutex_lock(&c->sh->mu);
-      c->sh->refs++; /* the subscription's, let go in on_sub_complete */
-      uv_mutex_unlock(&c->sh->mu);
-      if (natsSubscription_SetOnCompleteCB(sub, on_sub_complete, c->sh) != NATS_OK) shared_unref(c->sh);
+      uv_mutex_lock(&sh->mu);
+      sh->refs++; /* the subscription's, let go in on_sub_complete */
+      uv_mutex_unlock(&sh->mu);
+      if (natsSubscription_SetOnCompleteCB(sub, on_sub_complete, sh) != NATS_OK) shared_unref(sh);
     }
     if (s != NATS_OK) {
       failed(c, s, "subscribe at");
@@ -570,16 +572,33 @@ static void on_async(uv_async_t *a) {
 
 /* ---- the connect job's end -------------------------------------------- */
 
+static void free_settings(settings *st) {
+  for (int i = 0; i < st->nservers; i++) free(st->servers[i]);
+  free(st->servers);
+  free(st->user);
+  free(st->password);
+  free(st->token);
+  free(st->creds);
+  free(st->ca);
+  free(st->cert);
+  free(st->key);
+  free(st->name);
+}
+
+
 static void connect_done(uv_work_t *w, int status) {
   conn *c = w->data;
   gatelog_t *gl = c->io.gl;
   gl_pool_done(gl, &c->job);
   gl_work_end(gl);
   c->job_pending = 0;
+  shared_unref(c->job_sh);
+  c->job_sh = NULL;
   if (c->state == CLOSED) { /* closed meanwhile: the connection goes too */
     give_up_connection(gl, c->nc, c->sub);
     c->nc = NULL;
     c->sub = NULL;
+    free_settings(&c->set);
     if (--c->handles == 0) free(c);
     gl_schedule_pump(gl);
     return;
@@ -614,6 +633,10 @@ static void connect_failed(gl_pool_job *job, int err) {
 static void start_connect(conn *c) {
   c->state = CONNECTING;
   c->job_pending = 1;
+  uv_mutex_lock(&c->sh->mu);
+  c->sh->refs++;
+  uv_mutex_unlock(&c->sh->mu);
+  c->job_sh = c->sh;
   c->handles++; /* the job holds c */
   c->work.data = c;
   c->job.start = connect_start;
@@ -625,18 +648,6 @@ static void start_connect(conn *c) {
 
 /* ---- closing ----------------------------------------------------------- */
 
-static void free_settings(settings *st) {
-  for (int i = 0; i < st->nservers; i++) free(st->servers[i]);
-  free(st->servers);
-  free(st->user);
-  free(st->password);
-  free(st->token);
-  free(st->creds);
-  free(st->ca);
-  free(st->cert);
-  free(st->key);
-  free(st->name);
-}
 
 static void on_handle_closed(uv_handle_t *h) {
   conn *c = h->data;
@@ -678,8 +689,8 @@ static void shut(conn *c, int notify) {
     give_up_connection(gl, c->nc, c->sub);
     c->nc = NULL;
     c->sub = NULL;
+    free_settings(&c->set);
   }
-  free_settings(&c->set);
   free(c->slots);
   free(c->free_slots);
   c->slots = NULL;
@@ -939,7 +950,20 @@ static int nats_close(lua_State *L) {
 /* The script let go of the object, or its state is closing. */
 static int nats_gc(lua_State *L) {
   conn **ud = lua_touserdata(L, 1);
-  if (*ud) shut(*ud, 0);
+  if (*ud && (*ud)->handles == 0) { /* connect raised on a bad setting: never opened */
+    conn *c = *ud;
+    free_settings(&c->set);
+    free(c->slots);
+    free(c->free_slots);
+    uv_mutex_destroy(&c->sh->mu);
+    free(c->sh);
+    free(c);
+    *ud = NULL;
+  }
+  if (*ud) {
+    (*ud)->refs.policy = NULL; /* nothing to release: the registry goes with the state */
+    shut(*ud, 0);
+  }
   return 0;
 }
 
