@@ -7,7 +7,6 @@
 . "$(dirname "$0")/../lib.sh"
 command -v nats-server >/dev/null || { echo "nats-server is not installed: skipped"; exit 77; }
 export LUA_PATH="$GATELOG_SOURCE_DIR/spec/?.lua;$GATELOG_SOURCE_DIR/lua/?.lua;$GATELOG_SOURCE_DIR/lua/?/init.lua;;"
-export LUA_CPATH="$GATELOG_BUILD_DIR/lua/?.so;;"
 stream() { luajit "$FIXTURES/nats_stream.lua" "$@"; }
 
 port=$("$PEER" freeport)
