@@ -14,7 +14,8 @@
  * script's share of the thread pool, publishes go into nats.c's buffer
  * (its flusher thread writes them), and acknowledgements arrive on the
  * thread of one subscription, from where they are queued under a mutex
- * and handed to the loop with a uv_async_t.
+ * and handed to the loop with a uv_async_t (that side is
+ * prims/nats_link.c; this file is the loop's).
  *
  * A publish is a group of messages (a batch); each goes to JetStream as a
  * request whose reply subject names its slot, <inbox>.<slot>_<gen>, so an
@@ -33,53 +34,22 @@
  * under the same Nats-Msg-Id. */
 #include <lauxlib.h>
 #include <math.h>
-#include <nats/nats.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "prims/io.h"
-#include "prims/pool.h"
+#include "prims/nats_link.h"
 #include "runtime/runtime.h"
 #include "util/clock.h"
 
 #define NATS_MT "gatelog.nats"
-#define ERR_MAX 256
+#define ERR_MAX GL_NATS_ERR_MAX
 #define TICK_MS 100
 
 enum { IDLE, CONNECTING, OPEN, CLOSED };
-enum { K_OK, K_PERMANENT, K_NO_RESPONDERS, K_TIMEOUT, K_NAK, K_CONNECT, K_CLOSED };
 static const char *const kind_names[] = {"ok", "permanent", "no_responders", "timeout",
                                          "nak", "connect", "closed"};
-
-/* An acknowledgement (or its absence) as the subscription's thread saw it. */
-typedef struct result {
-  uint32_t slot, gen;
-  int kind;
-  int duplicate;
-  char err[96];
-} result;
-
-/* What the loop and nats.c's threads share. Held by the loop side until
- * its async handle is closed, by the subscription until nats.c says it
- * completed, and by the connection until its closed callback: whichever
- * lets go last frees it. */
-typedef struct shared {
-  uv_mutex_t mu;
-  int refs;
-  uv_async_t *async; /* NULL once the loop side is gone */
-  result *q;
-  size_t qlen, qcap;
-  uint64_t reconnects;
-  char err[ERR_MAX]; /* the last asynchronous error, "" if none */
-} shared;
-
-typedef struct settings {
-  char **servers;
-  int nservers;
-  char *user, *password, *token, *creds, *ca, *cert, *key, *name;
-  int64_t connect_timeout_ms;
-} settings;
 
 typedef struct group group;
 typedef struct slot {
@@ -100,7 +70,7 @@ struct group {
   gl_io_refs refs;  /* the callback and the policy */
   size_t held;
   uint32_t n, next, settled, duplicates;
-  int kind;         /* the first failure's, K_OK while none */
+  int kind;         /* the first failure's, GL_NATS_OK while none */
   char err[ERR_MAX];
   msg_ref *msgs;
   char *data;
@@ -109,7 +79,7 @@ struct group {
 typedef struct conn {
   gl_io io;
   int state;
-  settings set;
+  gl_nats_settings set;
   uint64_t ack_timeout_ms;
   uint32_t max_inflight, inflight;
   slot *slots;
@@ -119,291 +89,23 @@ typedef struct conn {
   uv_async_t async;
   uv_timer_t timer;
   int handles;
-  shared *sh;
-  natsConnection *nc;
+  gl_nats_shared *sh;
+  natsConnection *nc;     /* from the connect job, once it succeeded */
   natsSubscription *sub;
   char inbox[64];
-  /* the connect job: it reads set and holds job_sh, both kept until it ends */
-  shared *job_sh;
-  uv_work_t work;
-  gl_pool_job job;
+  gl_nats_link link;      /* the connect job: set is kept until it ends */
   int job_pending;
-  natsStatus job_status;
-  char job_err[ERR_MAX];
   char last_err[ERR_MAX];
   uint64_t published, acked, duplicates, errors, reconnects;
   gl_io_refs refs; /* the Lua object; no policy reference */
   struct conn **ud;
 } conn;
 
-/* ---- the shared part, on nats.c's threads ----------------------------- */
-
-static void shared_unref(shared *sh) {
-  uv_mutex_lock(&sh->mu);
-  int last = --sh->refs == 0;
-  uv_mutex_unlock(&sh->mu);
-  if (!last) return;
-  uv_mutex_destroy(&sh->mu);
-  free(sh->q);
-  free(sh);
-}
-
-static void post(shared *sh, const result *r) {
-  uv_mutex_lock(&sh->mu);
-  if (sh->async && sh->qlen == sh->qcap) {
-    size_t cap = sh->qcap ? sh->qcap * 2 : 256;
-    result *q = realloc(sh->q, cap * sizeof(*q));
-    if (q) {
-      sh->q = q;
-      sh->qcap = cap;
-    }
-  }
-  /* Out of memory: the message times out and its batch is sent again. */
-  if (sh->async && sh->qlen < sh->qcap) {
-    sh->q[sh->qlen++] = *r;
-    uv_async_send(sh->async);
-  }
-  uv_mutex_unlock(&sh->mu);
-}
-
-/* Where the value of a field of a JetStream reply starts, or NULL. The
- * server writes some replies with a space after the colon. */
-static const char *json_value(const char *json, const char *field) {
-  const char *p = strstr(json, field);
-  if (p == NULL) return NULL;
-  p += strlen(field);
-  while (*p == ' ') p++;
-  if (*p++ != ':') return NULL;
-  while (*p == ' ') p++;
-  return p;
-}
-
-/* The text of a JSON string field of a JetStream reply, or "". */
-static void json_text(const char *json, const char *field, char *out, size_t size) {
-  const char *p = json_value(json, field);
-  size_t n = 0;
-  if (p && *p == '"')
-    for (p++; *p && *p != '"' && n + 1 < size; p++) out[n++] = *p;
-  out[n] = '\0';
-}
-
-static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure) {
-  (void)nc;
-  (void)sub;
-  shared *sh = closure;
-  result r;
-  memset(&r, 0, sizeof(r));
-  const char *subject = natsMsg_GetSubject(m);
-  const char *tail = subject ? strrchr(subject, '.') : NULL;
-  if (tail == NULL || sscanf(tail + 1, "%u_%u", &r.slot, &r.gen) != 2) {
-    natsMsg_Destroy(m);
-    return;
-  }
-  if (natsMsg_IsNoResponders(m)) {
-    r.kind = K_NO_RESPONDERS;
-  } else {
-    int len = natsMsg_GetDataLength(m);
-    char body[1024];
-    if (len < 0) len = 0;
-    if (len >= (int)sizeof(body)) len = sizeof(body) - 1;
-    memcpy(body, natsMsg_GetData(m) ? natsMsg_GetData(m) : "", (size_t)len);
-    body[len] = '\0';
-    if (strstr(body, "\"error\"")) {
-      r.kind = K_NAK;
-      json_text(body, "\"description\"", r.err, sizeof(r.err));
-    } else if (strstr(body, "\"seq\"")) {
-      const char *dup = json_value(body, "\"duplicate\"");
-      r.duplicate = dup && strncmp(dup, "true", 4) == 0;
-    } else {
-      r.kind = K_NAK;
-      snprintf(r.err, sizeof(r.err), "not a JetStream acknowledgement");
-    }
-  }
-  natsMsg_Destroy(m);
-  post(sh, &r);
-}
-
-static void on_sub_complete(void *closure) { shared_unref(closure); }
-
-static void on_closed(natsConnection *nc, void *closure) {
-  (void)nc;
-  shared_unref(closure);
-}
-
-static void on_reconnected(natsConnection *nc, void *closure) {
-  (void)nc;
-  shared *sh = closure;
-  uv_mutex_lock(&sh->mu);
-  sh->reconnects++;
-  if (sh->async) uv_async_send(sh->async);
-  uv_mutex_unlock(&sh->mu);
-}
-
-static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus s, void *closure) {
-  (void)nc;
-  (void)sub;
-  shared *sh = closure;
-  uv_mutex_lock(&sh->mu);
-  snprintf(sh->err, sizeof(sh->err), "%s", natsStatus_GetText(s));
-  uv_mutex_unlock(&sh->mu);
-}
-
-/* ---- connecting, on the pool ----------------------------------------- */
-
-/* The status of the first failing call, with nats.c's words for it
- * (without the source location it puts in front). */
-static natsStatus failed(conn *c, natsStatus s, const char *what) {
-  natsStatus last;
-  const char *text = nats_GetLastError(&last);
-  if (text && text[0] == '(') {
-    const char *end = strstr(text, "): ");
-    if (end) text = end + 3;
-  }
-  snprintf(c->job_err, sizeof(c->job_err), "%s%s%s: %s", what, c->set.nservers ? " " : "",
-           c->set.nservers ? c->set.servers[0] : "", text && *text ? text : natsStatus_GetText(s));
-  if (c->set.nservers > 1) {
-    size_t n = strlen(c->job_err);
-    snprintf(c->job_err + n, sizeof(c->job_err) - n, " (and %d more servers)", c->set.nservers - 1);
-  }
-  return s;
-}
-
-static natsStatus make_options(conn *c, natsOptions **out) {
-  settings *st = &c->set;
-  natsOptions *o = NULL;
-  natsStatus s = natsOptions_Create(&o);
-  if (s == NATS_OK) s = natsOptions_SetServers(o, (const char **)st->servers, st->nservers);
-  if (s == NATS_OK) s = natsOptions_SetTimeout(o, st->connect_timeout_ms);
-  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);
-  if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, 250);
-  if (s == NATS_OK && st->name) s = natsOptions_SetName(o, st->name);
-  if (s == NATS_OK && st->user) s = natsOptions_SetUserInfo(o, st->user, st->password);
-  if (s == NATS_OK && st->token) s = natsOptions_SetToken(o, st->token);
-  if (s == NATS_OK && st->creds) s = natsOptions_SetUserCredentialsFromFiles(o, st->creds, NULL);
-  if (s == NATS_OK && (st->ca || st->cert)) s = natsOptions_SetSecure(o, true);
-  if (s == NATS_OK && st->ca) s = natsOptions_LoadCATrustedCertificates(o, st->ca);
-  if (s == NATS_OK && st->cert) s = natsOptions_LoadCertificatesChain(o, st->cert, st->key);
-  if (s == NATS_OK) s = natsOptions_SetClosedCB(o, on_closed, c->job_sh);
-  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, on_reconnected, c->job_sh);
-  if (s == NATS_OK) s = natsOptions_SetErrorHandler(o, on_async_error, c->job_sh);
-  if (s != NATS_OK) {
-    natsOptions_Destroy(o);
-    return failed(c, s, "settings for");
-  }
-  *out = o;
-  return NATS_OK;
-}
-
-static void connect_work(uv_work_t *w) {
-  conn *c = w->data;
-  shared *sh = c->job_sh;
-  natsOptions *o = NULL;
-  natsConnection *nc = NULL;
-  natsSubscription *sub = NULL;
-  natsStatus s = make_options(c, &o);
-  if (s == NATS_OK) {
-    uv_mutex_lock(&sh->mu);
-    sh->refs++; /* the connection's, let go in on_closed */
-    uv_mutex_unlock(&sh->mu);
-    s = natsConnection_Connect(&nc, o);
-    if (s != NATS_OK) {
-      shared_unref(sh); /* never connected: no closed callback */
-      failed(c, s, "connect to");
-    }
-    natsOptions_Destroy(o);
-  }
-  if (s == NATS_OK) {
-    char subject[80];
-    natsInbox *inbox = NULL;
-    s = natsInbox_Create(&inbox);
-    if (s == NATS_OK) {
-      snprintf(c->inbox, sizeof(c->inbox), "%s", inbox);
-      natsInbox_Destroy(inbox);
-      snprintf(subject, sizeof(subject), "%s.*", c->inbox);
-      s = natsConnection_Subscribe(&sub, nc, subject, on_reply, sh);
-    }
-    if (s == NATS_OK) s = natsSubscription_SetPendingLimits(sub, -1, -1);
-    if (s == NATS_OK) {
-      uv_mutex_lock(&sh->mu);
-      sh->refs++; /* the subscription's, let go in on_sub_complete */
-      uv_mutex_unlock(&sh->mu);
-      if (natsSubscription_SetOnCompleteCB(sub, on_sub_complete, sh) != NATS_OK) shared_unref(sh);
-    }
-    if (s != NATS_OK) {
-      failed(c, s, "subscribe at");
-      natsSubscription_Destroy(sub);
-      sub = NULL;
-      natsConnection_Destroy(nc); /* closes it: on_closed lets go */
-      nc = NULL;
-    }
-  }
-  c->nc = nc;
-  c->sub = sub;
-  c->job_status = s;
-}
-
-/* A connection and its subscription given up: closed and freed on the
- * pool (a close may wait for nats.c's threads). */
-typedef struct teardown {
-  uv_work_t work;
-  gl_pool_job job;
-  gatelog_t *gl;
-  natsConnection *nc;
-  natsSubscription *sub;
-} teardown;
-
-static void teardown_work(uv_work_t *w) {
-  teardown *t = w->data;
-  natsConnection_Close(t->nc);
-  natsSubscription_Destroy(t->sub);
-  natsConnection_Destroy(t->nc);
-}
-
-static void teardown_done(uv_work_t *w, int status) {
-  (void)status;
-  teardown *t = w->data;
-  gatelog_t *gl = t->gl;
-  gl_pool_done(gl, &t->job);
-  gl_work_end(gl);
-  free(t);
-  gl_schedule_pump(gl);
-}
-
-static int teardown_start(gl_pool_job *job) {
-  teardown *t = GL_CONTAINER(job, teardown, job);
-  return uv_queue_work(t->gl->loop, &t->work, teardown_work, teardown_done);
-}
-
-static void teardown_failed(gl_pool_job *job, int err) {
-  teardown *t = GL_CONTAINER(job, teardown, job);
-  teardown_work(&t->work);
-  teardown_done(&t->work, err);
-}
-
-static void give_up_connection(gatelog_t *gl, natsConnection *nc, natsSubscription *sub) {
-  if (nc == NULL) return;
-  teardown *t = calloc(1, sizeof(*t));
-  if (t == NULL) { /* last resort: on the loop */
-    natsConnection_Close(nc);
-    natsSubscription_Destroy(sub);
-    natsConnection_Destroy(nc);
-    return;
-  }
-  t->gl = gl;
-  t->nc = nc;
-  t->sub = sub;
-  t->work.data = t;
-  t->job.start = teardown_start;
-  t->job.failed = teardown_failed;
-  gl_work_begin(gl);
-  if (gl_pool_submit(gl, &t->job) != 0) teardown_failed(&t->job, UV_ENOMEM);
-}
-
 /* ---- groups and slots, on the loop ------------------------------------- */
 
 static void settle(conn *c, group *g, int kind, const char *err) {
   g->settled++;
-  if (kind != K_OK && g->kind == K_OK) {
+  if (kind != GL_NATS_OK && g->kind == GL_NATS_OK) {
     g->kind = kind;
     snprintf(g->err, sizeof(g->err), "%s", err && *err ? err : kind_names[kind]);
     c->errors++;
@@ -449,12 +151,12 @@ static void send_one(conn *c, group *g) {
     c->free_slots[c->nfree++] = i;
     char why[ERR_MAX];
     snprintf(why, sizeof(why), "message of %u bytes is larger than the server's max_payload", m->body_len);
-    settle(c, g, K_PERMANENT, why);
+    settle(c, g, GL_NATS_PERMANENT, why);
     return;
   }
   if (s != NATS_OK) {
     c->free_slots[c->nfree++] = i;
-    settle(c, g, K_CLOSED, natsStatus_GetText(s));
+    settle(c, g, GL_NATS_CLOSED, natsStatus_GetText(s));
     return;
   }
   c->published++;
@@ -492,7 +194,7 @@ static void free_group(conn *c, group *g) {
 static void answer(conn *c, group *g) {
   lua_State *L = gl_io_refs_target(&g->refs);
   if (L) {
-    if (g->kind == K_OK) {
+    if (g->kind == GL_NATS_OK) {
       lua_pushboolean(L, 1);
       lua_pushinteger(L, g->duplicates);
     } else {
@@ -500,7 +202,7 @@ static void answer(conn *c, group *g) {
       lua_pushfstring(L, "nats: %s", g->err);
       lua_pushstring(L, kind_names[g->kind]);
     }
-    gl_io_refs_call(&g->refs, g->kind == K_OK ? 2 : 3, 0);
+    gl_io_refs_call(&g->refs, g->kind == GL_NATS_OK ? 2 : 3, 0);
   }
   free_group(c, g);
 }
@@ -514,37 +216,30 @@ static void on_timer(uv_timer_t *t) {
     group *g = sl->g;
     release_slot(c, i);
     char why[ERR_MAX], last[ERR_MAX];
-    uv_mutex_lock(&c->sh->mu);
-    memcpy(last, c->sh->err, sizeof(last));
-    uv_mutex_unlock(&c->sh->mu);
+    gl_nats_shared_last_error(c->sh, last, sizeof(last));
     if (last[0]) snprintf(why, sizeof(why), "no acknowledgement within %llu ms (last error: %.180s)",
                           (unsigned long long)c->ack_timeout_ms, last);
     else snprintf(why, sizeof(why), "no acknowledgement within %llu ms", (unsigned long long)c->ack_timeout_ms);
-    settle(c, g, K_TIMEOUT, why);
+    settle(c, g, GL_NATS_TIMEOUT, why);
   }
   if (c->inflight == 0) uv_timer_stop(t);
   pump(c);
 }
 
 static void take_results(conn *c) {
-  shared *sh = c->sh;
-  uv_mutex_lock(&sh->mu);
-  result *q = sh->q;
-  size_t n = sh->qlen;
-  sh->q = NULL;
-  sh->qlen = sh->qcap = 0;
-  uint64_t rc = sh->reconnects;
-  uv_mutex_unlock(&sh->mu);
+  gl_nats_result *q;
+  uint64_t rc;
+  size_t n = gl_nats_shared_take(c->sh, &q, &rc);
   c->io.gl->stats.nats_reconnects += rc - c->reconnects;
   c->reconnects = rc;
   for (size_t k = 0; k < n; k++) {
-    const result *r = &q[k];
+    const gl_nats_result *r = &q[k];
     if (r->slot >= c->max_inflight) continue;
     slot *sl = &c->slots[r->slot];
     if (sl->g == NULL || sl->gen != r->gen) continue; /* timed out before: sent again later */
     group *g = sl->g;
     release_slot(c, r->slot);
-    if (r->kind == K_OK) {
+    if (r->kind == GL_NATS_OK) {
       c->acked++;
       c->io.gl->stats.nats_acked++;
       if (r->duplicate) {
@@ -553,7 +248,7 @@ static void take_results(conn *c) {
         c->io.gl->stats.nats_duplicates++;
       }
     }
-    const char *why = r->kind == K_NO_RESPONDERS ? "no stream takes the subject (no responders)" : r->err;
+    const char *why = r->kind == GL_NATS_NO_RESPONDERS ? "no stream takes the subject (no responders)" : r->err;
     settle(c, g, r->kind, why);
   }
   free(q);
@@ -570,80 +265,59 @@ static void on_async(uv_async_t *a) {
   }
 }
 
-/* ---- the connect job's end -------------------------------------------- */
-
-static void free_settings(settings *st) {
-  for (int i = 0; i < st->nservers; i++) free(st->servers[i]);
-  free(st->servers);
-  free(st->user);
-  free(st->password);
-  free(st->token);
-  free(st->creds);
-  free(st->ca);
-  free(st->cert);
-  free(st->key);
-  free(st->name);
-}
+/* ---- the connection ----------------------------------------------------- */
 
 
-static void connect_done(uv_work_t *w, int status) {
-  conn *c = w->data;
+static void connect_done(gl_pool_work *w, int status) {
+  conn *c = GL_CONTAINER(w, conn, link.work);
   gatelog_t *gl = c->io.gl;
-  gl_pool_done(gl, &c->job);
   gl_work_end(gl);
+  gl_nats_link_done(&c->link);
   c->job_pending = 0;
-  shared_unref(c->job_sh);
-  c->job_sh = NULL;
+  c->handles--;
   if (c->state == CLOSED) { /* closed meanwhile: the connection goes too */
-    give_up_connection(gl, c->nc, c->sub);
-    c->nc = NULL;
-    c->sub = NULL;
-    free_settings(&c->set);
-    if (--c->handles == 0) free(c);
+    gl_nats_give_up(gl, c->link.nc, c->link.sub);
+    gl_nats_settings_free(&c->set);
+    if (c->handles == 0) free(c);
     gl_schedule_pump(gl);
     return;
   }
-  c->handles--;
-  if (status == 0 && c->job_status == NATS_OK) {
+  if (status == 0 && c->link.status == NATS_OK) {
+    c->nc = c->link.nc;
+    c->sub = c->link.sub;
+    memcpy(c->inbox, c->link.inbox, sizeof(c->inbox));
     c->state = OPEN;
     pump(c);
     return;
   }
   c->state = IDLE;
-  if (status) snprintf(c->job_err, sizeof(c->job_err), "connect: %s", uv_strerror(status));
-  snprintf(c->last_err, sizeof(c->last_err), "%s", c->job_err);
+  if (status) snprintf(c->link.err, sizeof(c->link.err), "connect: %s", uv_strerror(status));
+  snprintf(c->last_err, sizeof(c->last_err), "%s", c->link.err);
   gl_link *l = c->waiting.next;
   while (l != &c->waiting) {
     group *g = GL_CONTAINER(l, group, node);
     l = l->next;
-    fail_unsent(c, g, K_CONNECT, c->job_err);
+    fail_unsent(c, g, GL_NATS_CONNECT, c->link.err);
   }
-}
-
-static int connect_start(gl_pool_job *job) {
-  conn *c = GL_CONTAINER(job, conn, job);
-  return uv_queue_work(c->io.gl->loop, &c->work, connect_work, connect_done);
-}
-
-static void connect_failed(gl_pool_job *job, int err) {
-  conn *c = GL_CONTAINER(job, conn, job);
-  connect_done(&c->work, err);
 }
 
 static void start_connect(conn *c) {
   c->state = CONNECTING;
   c->job_pending = 1;
-  uv_mutex_lock(&c->sh->mu);
-  c->sh->refs++;
-  uv_mutex_unlock(&c->sh->mu);
-  c->job_sh = c->sh;
   c->handles++; /* the job holds c */
-  c->work.data = c;
-  c->job.start = connect_start;
-  c->job.failed = connect_failed;
   gl_work_begin(c->io.gl);
-  int err = gl_pool_submit(c->io.gl, &c->job);
-  if (err) connect_failed(&c->job, err);
+  if (gl_nats_link_start(c->io.gl, &c->link, &c->set, c->sh, connect_done) != 0) {
+    /* Not even queued: the groups waiting fail on this turn's end. */
+    gl_work_end(c->io.gl);
+    c->handles--;
+    c->job_pending = 0;
+    c->state = IDLE;
+    snprintf(c->link.err, sizeof(c->link.err), "connect: cannot queue the connection");
+    while (!gl_list_empty(&c->waiting)) {
+      group *g = GL_CONTAINER(c->waiting.next, group, node);
+      fail_unsent(c, g, GL_NATS_CONNECT, c->link.err);
+    }
+  }
 }
 
 /* ---- closing ----------------------------------------------------------- */
@@ -667,11 +341,11 @@ static void shut(conn *c, int notify) {
     if (c->slots[i].g) {
       group *g = c->slots[i].g;
       release_slot(c, i);
-      settle(c, g, K_CLOSED, "connection closed");
+      settle(c, g, GL_NATS_CLOSED, "connection closed");
     }
   while (!gl_list_empty(&c->waiting)) {
     group *g = GL_CONTAINER(c->waiting.next, group, node);
-    fail_unsent(c, g, K_CLOSED, "connection closed");
+    fail_unsent(c, g, GL_NATS_CLOSED, "connection closed");
   }
   while (!gl_list_empty(&c->done)) {
     group *g = GL_CONTAINER(c->done.next, group, node);
@@ -680,16 +354,14 @@ static void shut(conn *c, int notify) {
     if (notify) gl_io_defer_error(&g->refs, "nats: connection closed");
     free_group(c, g);
   }
-  uv_mutex_lock(&c->sh->mu);
-  c->sh->async = NULL;
-  uv_mutex_unlock(&c->sh->mu);
-  shared_unref(c->sh);
+  gl_nats_shared_detach(c->sh);
+  gl_nats_shared_unref(c->sh);
   c->sh = NULL;
   if (!c->job_pending) {
-    give_up_connection(gl, c->nc, c->sub);
+    gl_nats_give_up(gl, c->nc, c->sub);
     c->nc = NULL;
     c->sub = NULL;
-    free_settings(&c->set);
+    gl_nats_settings_free(&c->set);
   }
   free(c->slots);
   free(c->free_slots);
@@ -730,7 +402,7 @@ static double opt_number(lua_State *L, int t, const char *field, double def, dou
 }
 
 /* servers: "url,url" or { "url", ... }. */
-static void read_servers(lua_State *L, int t, settings *st) {
+static void read_servers(lua_State *L, int t, gl_nats_settings *st) {
   lua_getfield(L, t, "servers");
   int list = lua_gettop(L);
   if (lua_istable(L, list)) {
@@ -776,10 +448,9 @@ static int core_connect(lua_State *L) {
   luaL_getmetatable(L, NATS_MT);
   lua_setmetatable(L, -2);
   conn *c = calloc(1, sizeof(*c));
-  shared *sh = calloc(1, sizeof(*sh));
-  if (c == NULL || sh == NULL || uv_mutex_init(&sh->mu) != 0) {
+  gl_nats_shared *sh = c ? gl_nats_shared_new(NULL) : NULL;
+  if (sh == NULL) {
     free(c);
-    free(sh);
     return luaL_error(L, "out of memory");
   }
   /* Read with c reachable from the object's __gc: a bad field raises. */
@@ -787,7 +458,6 @@ static int core_connect(lua_State *L) {
   *ud = c;
   c->ud = ud;
   c->sh = sh;
-  sh->refs = 1;
   read_servers(L, 1, &c->set);
   c->set.user = opt_string(L, 1, "user");
   c->set.password = opt_string(L, 1, "password");
@@ -820,7 +490,7 @@ static int core_connect(lua_State *L) {
   c->handles = 2;
   gl_io_handle_opened(gl, (uv_handle_t *)&c->async);
   gl_io_handle_opened(gl, (uv_handle_t *)&c->timer);
-  sh->async = &c->async;
+  sh->async = &c->async; /* no thread of nats.c has it yet */
   c->state = IDLE;
   gl_io_track(gl, &c->io, abandon);
   gl_io_refs_init(&c->refs, p, 0);
@@ -952,11 +622,10 @@ static int nats_gc(lua_State *L) {
   conn **ud = lua_touserdata(L, 1);
   if (*ud && (*ud)->handles == 0) { /* connect raised on a bad setting: never opened */
     conn *c = *ud;
-    free_settings(&c->set);
+    gl_nats_settings_free(&c->set);
     free(c->slots);
     free(c->free_slots);
-    uv_mutex_destroy(&c->sh->mu);
-    free(c->sh);
+    gl_nats_shared_unref(c->sh);
     free(c);
     *ud = NULL;
   }
