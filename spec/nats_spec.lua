@@ -332,3 +332,74 @@ describe("nats jetstream, credentials", function()
     os.execute("rm -rf " .. srv.dir)
   end)
 end)
+
+describe("core.nats", function()
+  it("refuses bad arguments at once, counts duplicates, and answers what waits at close", function()
+    local srv = N.server()
+    local cl = assert(N.client(srv.port))
+    cl:create_stream("PRIM", { "glprim.>" })
+    local dir = servers.tmpdir()
+    local f = assert(io.open(dir .. "/script.lua", "w"))
+    local script = ([[
+local core = require "gatelog.core"
+local cjson = require "cjson"
+local function report(t) core.senders.report(cjson.encode(t), function() end) end
+local started = false
+return { send = function(batch, done)
+  done(true)
+  if started then return end
+  started = true
+  local _, e1 = pcall(core.nats.connect, { servers = 5 })
+  local _, e2 = pcall(core.nats.connect, { servers = "URL", ack_timeout = -1 })
+  local nc = core.nats.connect{ servers = "URL", ack_timeout = 2 }
+  local _, e3 = pcall(nc.publish, nc, "glprim.a", {}, "id", function() end)
+  local _, e4 = pcall(nc.publish, nc, "two words", { "x" }, "id", function() end)
+  report{ what = "refused", e1 = e1, e2 = e2, e3 = e3, e4 = e4 }
+  nc:publish("glprim.a", { "one", "two" }, { "id-1", "id-2" }, function(ok, dups)
+    report{ what = "acked", ok = ok, dups = dups, st = nc:stats() }
+    nc:publish({ "glprim.a", "glprim.b" }, { "one", "two" }, { "id-1", "id-2" }, function(ok2, dups2)
+      report{ what = "again", ok = ok2, dups = dups2, st = nc:stats() }
+      nc:publish("glprim.c", { "three" }, "id-3", function(ok3, err3)
+        report{ what = "closed", ok = ok3 or false, err = err3 }
+      end)
+      nc:close()
+    end)
+  end)
+end }
+]]):gsub("URL", srv.url)
+    f:write(script)
+    f:close()
+    local gl = assert(gatelog.new{ script = dir .. "/script.lua", access_log = false, log = function() end,
+      lua_path = S.src .. "/lua/?.lua;" .. S.src .. "/lua/?/init.lua" })
+    local reports = {}
+    assert(gl:register_sender("report", function(payload, reply)
+      local r = cjson.decode(payload)
+      reports[r.what] = r
+      reply(true)
+    end))
+    gl:tcp_end(assert(gl:tcp_start(1, "10.0.0.1:1000", "10.0.0.2:80")))
+    gl:flush()
+    assert.is_true(servers.run_until(gl, {}, function() return reports.closed ~= nil end, 20))
+    assert.matches("servers must be a string or a list", reports.refused.e1)
+    assert.matches("ack_timeout must be a number", reports.refused.e2)
+    assert.matches("no message to publish", reports.refused.e3)
+    assert.matches("is not one NATS can publish to", reports.refused.e4)
+    assert.is_true(reports.acked.ok)
+    assert.equal(0, reports.acked.dups)
+    assert.equal(2, reports.acked.st.acked)
+    assert.equal(srv.url, reports.acked.st.connected_url)
+    assert.is_true(reports.again.ok)
+    assert.equal(2, reports.again.dups)
+    assert.equal(2, reports.again.st.duplicates)
+    assert.is_false(reports.closed.ok)
+    assert.equal("nats: connection closed", reports.closed.err)
+    -- id-1 and id-2 once each; id-3 too if it left before the close.
+    local got = by_id(cl:messages("PRIM"))
+    assert.is_table(got["id-1"])
+    assert.is_table(got["id-2"])
+    gl:close(1)
+    cl:close()
+    srv:stop()
+    os.execute("rm -rf " .. dir .. " " .. srv.dir)
+  end)
+end)
