@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define IO_BUF_SIZE (1 << 20)
+#define WRITE_DEADLINE_MS 1000
+
 /* ---- the shared part ---------------------------------------------------- */
 
 gl_nats_shared *gl_nats_shared_new(uv_async_t *async) {
@@ -190,6 +193,13 @@ static natsStatus make_options(gl_nats_link *l, natsOptions **out) {
   if (s == NATS_OK) s = natsOptions_SetTimeout(o, st->connect_timeout_ms);
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, 250);
+  /* nats.c writes to the socket from the publishing thread (the loop)
+   * once its buffer is full, and its flusher holds the connection's lock
+   * while it writes: a buffer larger than what waits for acknowledgement
+   * keeps those writes off the loop, and a write deadline bounds how long
+   * a server that stops reading can hold either (then nats.c reconnects). */
+  if (s == NATS_OK) s = natsOptions_SetIOBufSize(o, IO_BUF_SIZE);
+  if (s == NATS_OK) s = natsOptions_SetWriteDeadline(o, WRITE_DEADLINE_MS);
   if (s == NATS_OK && st->name) s = natsOptions_SetName(o, st->name);
   if (s == NATS_OK && st->user) s = natsOptions_SetUserInfo(o, st->user, st->password);
   if (s == NATS_OK && st->token) s = natsOptions_SetToken(o, st->token);
