@@ -17,6 +17,7 @@ typedef struct bench_opts {
   int compress_nice;
   unsigned compress_threads;
   int quick;
+  int transports;    /* only the transports' records/s */
   int measure_open;  /* internal: be the child that measures `open` */
   const char *spool_parent; /* where the spool runs make their spool */
 } bench_opts;
@@ -49,6 +50,10 @@ void run_traffic(const char *script, const bench_opts *o, uint64_t seed, payload
  * does, with `threads` threads. */
 double compression_bound(const payloads *p, const bench_opts *o, int threads);
 double cpu_seconds(void);
+/* Records/s through the file transport and through the nats transport to
+ * a local nats-server (0 when there is none), same traffic
+ * (bench/transports.c). */
+void bench_transports(const bench_opts *o, double *file_rps, double *nats_rps);
 /* With GATELOG_BENCH_LATENCY set: append the histogram of a run's call
  * times (sorted, ns) to that file (bench/latency.c). */
 void bench_latency_append(const uint32_t *sorted_ns, size_t n);

@@ -14,6 +14,7 @@ static const char usage[] =
     "usage: gatelog-bench [--quick] [--sessions N] [--runs R] [--open N]\n"
     "                     [--level L] [--compressor zlib|libdeflate]\n"
     "                     [--compress-threads N] [--compress-nice N] [--spool-in DIR]\n"
+    "                     [--transports]\n"
     "  --quick       50,000 sessions a run, 3 runs, 200,000 open (under 30 s)\n"
     "  --sessions N  sessions per end-to-end run (default 400,000)\n"
     "  --runs R      runs of each kind; medians are reported (default 5)\n"
@@ -23,6 +24,7 @@ static const char usage[] =
     "  --compress-threads N, --compress-nice N: the options of the same name\n"
     "                (defaults: one thread per CPU, nice 10)\n"
     "  --spool-in DIR  where the runs with a spool make it (default /var/tmp)\n"
+    "  --transports  only records/s through the file and the nats transports\n"
     "GATELOG_BENCH_REFERENCE=path: run that reference logger (it prints\n"
     "  sessions_per_s=N) in every run too, and print gatelog's ratio to it\n";
 
@@ -52,6 +54,7 @@ int bench_parse(int argc, char **argv, bench_opts *o) {
       o->compressor = strcmp(v, "zlib") == 0 ? GATELOG_COMPRESS_ZLIB : GATELOG_COMPRESS_LIBDEFLATE;
       i++;
     } else if (strcmp(a, "--measure-open") == 0) o->measure_open = 1;
+    else if (strcmp(a, "--transports") == 0) o->transports = 1;
     else {
       fputs(usage, stderr);
       return 2;
@@ -138,7 +141,25 @@ static double run_reference(const char *path, uint64_t n) {
   return pclose(p) == 0 ? v : 0;
 }
 
+/* One run each, after the medians: a transport's rate is set by its
+ * sink, not by the noise the medians smooth. */
+static void print_transports(const bench_opts *o) {
+  double file_rps, nats_rps;
+  bench_transports(o, &file_rps, &nats_rps);
+  printf("%-46s %13.0f /s\n", "records through the file transport (ndjson)", file_rps);
+  if (nats_rps > 0)
+    printf("%-46s %13.0f /s\n", "records through the nats transport (acked)", nats_rps);
+  else
+    printf("%-46s %16s\n", "records through the nats transport (acked)", "no nats-server");
+}
+
 int bench_report(const bench_opts *o, const char *self) {
+  if (o->transports) {
+    printf("\ngatelog benchmark: transports, %llu sessions a run, one run each\n\n",
+           (unsigned long long)o->sessions);
+    print_transports(o);
+    return 0;
+  }
   const char *with_lua = GATELOG_SOURCE_DIR "/bench/policy.lua";
   const char *plain = GATELOG_SOURCE_DIR "/bench/policy_plain.lua";
   int threads = o->compress_threads ? (int)o->compress_threads : (int)uv_available_parallelism();
@@ -282,6 +303,7 @@ int bench_report(const bench_opts *o, const char *self) {
   printf("%-46s %14.2f s\n", "close with those sessions open", median(close_s, m));
   printf("%-46s %15.1f%% %12s %8s\n", "  peak RSS growth during close", r_growth * 100, "<= 25%",
          verdict(r_growth <= 0.25));
+  print_transports(o);
   printf("\n(open sessions: %llu; worst single run: call %.3f ms, callback %.3f ms)\n",
          (unsigned long long)o->open, worst_call, worst_cb);
   return 0;

@@ -1,5 +1,5 @@
 -- The I/O primitives of require("gatelog.core"): timer, tcp, udp, http,
--- gzip/zlib. Each test runs a script whose send starts the I/O against a
+-- gzip/zlib, nats. Each test runs a script whose send starts the I/O against a
 -- server on loopback and reports what it saw through a host sender.
 local gatelog = require "gatelog"
 local cjson = require "cjson"
@@ -329,5 +329,52 @@ describe("core primitives", function()
     assert(gl:reload())
     assert.truthy(servers.run_until(gl, sv, function() return #sink.conns == 0 end, 10))
     assert.equal(1, gl:stats().script_states)
+  end)
+
+  it("nats: bad arguments refused at once, duplicates counted, a publish waiting at close answered", function()
+    if not servers.have("nats-server") then return pending("nats-server is not installed") end
+    local N = require "nats_support"
+    local srv = N.server()
+    local cl = assert(N.client(srv.port))
+    cl:create_stream("PRIM", { "glprim.>" })
+    local reports
+    gl, reports = new([[
+      local _, e1 = pcall(core.nats.connect, { servers = 5 })
+      local _, e2 = pcall(core.nats.connect, { servers = "%URL%", ack_timeout = -1 })
+      local nc = core.nats.connect{ servers = "%URL%", ack_timeout = 2 }
+      local _, e3 = pcall(nc.publish, nc, "glprim.a", {}, "id", function() end)
+      local _, e4 = pcall(nc.publish, nc, "two words", { "x" }, "id", function() end)
+      report{ what = "refused", e1 = e1, e2 = e2, e3 = e3, e4 = e4 }
+      nc:publish("glprim.a", { "one", "two" }, { "id-1", "id-2" }, function(ok, dups)
+        report{ what = "acked", ok = ok, dups = dups, st = nc:stats() }
+        nc:publish({ "glprim.a", "glprim.b" }, { "one", "two" }, { "id-1", "id-2" }, function(ok2, dups2)
+          report{ what = "again", ok = ok2, dups = dups2, st = nc:stats() }
+          nc:publish("glprim.c", { "three" }, "id-3", function(ok3, err3)
+            report{ what = "closed", ok = ok3 or false, err = err3 }
+          end)
+          nc:close()
+        end)
+      end)
+    ]], { URL = srv.url })
+    local ok = servers.run_until(gl, sv, function() return find(reports, "closed") end, 20)
+    cl:close()
+    srv:stop()
+    os.execute("rm -rf " .. srv.dir)
+    assert.truthy(ok)
+    local refused = find(reports, "refused")
+    assert.matches("servers must be a string or a list", refused.e1)
+    assert.matches("ack_timeout must be a number", refused.e2)
+    assert.matches("no message to publish", refused.e3)
+    assert.matches("is not one NATS can publish to", refused.e4)
+    local acked, again = find(reports, "acked"), find(reports, "again")
+    assert.is_true(acked.ok)
+    assert.equal(0, acked.dups)
+    assert.equal(2, acked.st.acked)
+    assert.equal(srv.url, acked.st.connected_url)
+    assert.is_true(again.ok)
+    assert.equal(2, again.dups)
+    assert.equal(2, again.st.duplicates)
+    assert.is_false(find(reports, "closed").ok)
+    assert.equal("nats: connection closed", find(reports, "closed").err)
   end)
 end)

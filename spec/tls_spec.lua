@@ -20,7 +20,8 @@ end
 local LUA_PATH = S.src .. "/lua/?.lua;" .. S.src .. "/lua/?/init.lua"
 local VARS = { "GATELOG_SYSLOG_PORT", "GATELOG_SYSLOG_TRANSPORT", "GATELOG_TLS_CA_FILE", "GATELOG_TLS_CA_DIR",
   "GATELOG_TLS_SERVER_NAME", "GATELOG_TLS_CERT", "GATELOG_TLS_KEY", "GATELOG_REDIS_URL", "GATELOG_REDIS_KEY",
-  "GATELOG_BATCH_MAX", "GATELOG_TLS_MIN_VERSION", "GATELOG_URL", "GATELOG_CA_FILE", "GATELOG_GZIP" }
+  "GATELOG_BATCH_MAX", "GATELOG_TLS_MIN_VERSION", "GATELOG_URL", "GATELOG_CA_FILE", "GATELOG_GZIP",
+  "GATELOG_NATS_URL", "GATELOG_NATS_CA", "GATELOG_NATS_CERT", "GATELOG_NATS_KEY", "GATELOG_NATS_SUBJECT" }
 
 -- A CA, a server certificate for localhost and 127.0.0.1, a client
 -- certificate, and another CA that signed neither.
@@ -228,5 +229,36 @@ printf 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'
     assert.truthy(servers.run_until(gl, {}, function() return gl:stats().batches_failed >= 1 end, 15))
     assert.equal(0, gl:stats().records_sent)
     assert.same({}, redis_ids("nocert"))
+  end)
+
+  -- A NATS server that asks for TLS and a client certificate. No stream
+  -- takes the subject: an answer of "no responders" shows the connection
+  -- was made, a certificate refused shows it was not.
+  it("nats over TLS with a client certificate: connected (the server answers); another CA: refused, counted", function()
+    if not servers.have("nats-server") then return pending("nats-server is not installed") end
+    local N = require "nats_support"
+    local srv = N.server(("--tlsverify --tlscert %s/server.pem --tlskey %s/server.key --tlscacert %s/ca.pem")
+      :format(dir, dir, dir))
+    local function try(ca)
+      setenv{ GATELOG_NATS_URL = ("tls://127.0.0.1:%d"):format(srv.port), GATELOG_NATS_CA = ca,
+        GATELOG_NATS_CERT = dir .. "/client.pem", GATELOG_NATS_KEY = dir .. "/client.key",
+        GATELOG_NATS_SUBJECT = "tls.x" }
+      local logs = {}
+      gl = new("nats.lua", logs)
+      sessions(gl, 2)
+      local failed = servers.run_until(gl, {}, function() return gl:stats().nats_errors >= 1 end, 15)
+      gl:close(0.5)
+      gl = nil
+      return failed, logs
+    end
+    local ok1, logs1 = try(dir .. "/ca.pem")
+    local ok2, logs2 = try(dir .. "/other.pem")
+    srv:stop()
+    os.execute("rm -rf " .. srv.dir)
+    assert.truthy(ok1)
+    assert.truthy(any(logs1, "no stream takes subject tls.x (no responders)"))
+    assert.truthy(ok2)
+    assert.truthy(any(logs2, "nats: connect to tls://127.0.0.1:" .. srv.port))
+    assert.is_nil(any(logs2, "no responders"))
   end)
 end)

@@ -67,7 +67,10 @@ peer_port() { awk -v k="$1" '$1 == k { print $2 }' "$TMP/peer.out"; }
 # start_proxy ARGS...: run gatelog-proxy in the background until it is
 # ready; PROXY_PID is its pid, $TMP/proxy.log its standard error.
 start_proxy() {
-  "$PROXY" "$@" 2>"$TMP/proxy.log" &
+  # Emptied here, not by the background redirection: that one may happen
+  # after the wait below has read a previous proxy's ready line.
+  : >"$TMP/proxy.log"
+  "$PROXY" "$@" 2>>"$TMP/proxy.log" &
   PROXY_PID=$!
   PIDS="$PIDS $PROXY_PID"
   wait_for 30 grep -q ' ready: ' "$TMP/proxy.log" || fail "gatelog-proxy did not start"

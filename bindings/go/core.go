@@ -7,7 +7,7 @@ package gatelog
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../core/include
 #cgo LDFLAGS: -L${SRCDIR}/../../build -l:libgatelog.a -lm
-#cgo pkg-config: luajit libuv zlib libcurl libdeflate libssl libcrypto
+#cgo pkg-config: luajit libuv zlib libcurl libdeflate libssl libcrypto libnats
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>

@@ -344,6 +344,16 @@ typedef struct gatelog_stats_s {
   uint64_t producer_full;     /* calls refused with GATELOG_EAGAIN */
   uint64_t producer_waits;    /* calls that found the queue full and
                                  waited (producer_full = wait) */
+  /* The nats primitive (core.nats, the nats transport; all 0 without it). */
+  uint64_t nats_published;    /* messages handed to nats.c for JetStream */
+  uint64_t nats_acked;        /* of those, acknowledged by JetStream (PubAck) */
+  uint64_t nats_duplicates;   /* of those, acknowledged as duplicates: the
+                                 stream held the Nats-Msg-Id already (a retry
+                                 of a message it had stored) */
+  uint64_t nats_reconnects;   /* connections made again after one was lost */
+  uint64_t nats_errors;       /* publishes that failed: no acknowledgement in
+                                 time, no stream for the subject, refused,
+                                 no server to connect to */
 } gatelog_stats_t;
 
 /* Which script is running, for operators. */

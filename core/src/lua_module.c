@@ -457,6 +457,8 @@ static const struct {
     STAT(spool_bytes),      STAT(spool_batches),    STAT(batches_recovered),
     STAT(records_recovered), STAT(spool_corrupt),   STAT(spool_write_errors),
     STAT(spooled_on_close),
+    STAT(nats_published),   STAT(nats_acked),       STAT(nats_duplicates),
+    STAT(nats_reconnects),  STAT(nats_errors),
 };
 
 static void push_stats(lua_State *L, const gatelog_stats_t *st) {

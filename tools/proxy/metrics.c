@@ -78,6 +78,11 @@ static const metric gatelog_metrics[] = {
     C(records_recovered, "records_recovered_total", "Records in those batches."),
     C(spool_corrupt, "spool_corrupt_total", "Damaged spool entries or files skipped."),
     C(spool_write_errors, "spool_write_errors_total", "Batches and marks the spool failed to write."),
+    C(nats_published, "nats_published_total", "Messages published to NATS JetStream."),
+    C(nats_acked, "nats_acked_total", "Messages JetStream acknowledged."),
+    C(nats_duplicates, "nats_duplicates_total", "Acknowledgements of messages the stream held already."),
+    C(nats_reconnects, "nats_reconnects_total", "NATS connections made again after one was lost."),
+    C(nats_errors, "nats_errors_total", "NATS publishes that failed (timeout, no stream, refused, no server)."),
 };
 #undef C
 #undef G

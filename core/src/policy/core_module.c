@@ -1,7 +1,7 @@
 /* require("gatelog.core"): what the core gives a policy script. Every
  * function checks its arguments at once and raises on misuse; results of
  * asynchronous work come to a callback as (true) or (nil, "ENAME: why").
- * The I/O primitives (timer, tcp, udp, http, gzip, zlib) live in files of
+ * The I/O primitives (timer, tcp, udp, http, gzip, zlib, nats) live in files of
  * their own, installed below. */
 #include <lauxlib.h>
 #include <stdlib.h>
@@ -154,6 +154,7 @@ static int open_core(lua_State *L) {
   gl_prims_udp_install(L, &p->rt);
   gl_prims_http_install(L, &p->rt);
   gl_native_codec_install(L, p);
+  gl_prims_nats_install(L, &p->rt);
   return 1;
 }
 

@@ -141,5 +141,6 @@ void gl_prims_compress_install(lua_State *L, gl_runtime *p);
 void gl_prims_tcp_install(lua_State *L, gl_runtime *p);
 void gl_prims_udp_install(lua_State *L, gl_runtime *p);
 void gl_prims_http_install(lua_State *L, gl_runtime *p);
+void gl_prims_nats_install(lua_State *L, gl_runtime *p);
 
 #endif

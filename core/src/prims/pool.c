@@ -105,3 +105,35 @@ int gl_resolve_cancel(gatelog_t *gl, gl_resolve *r) {
   uv_cancel((uv_req_t *)&r->gai);
   return 0;
 }
+
+static void work_run(uv_work_t *req) {
+  gl_pool_work *w = req->data;
+  w->work(w);
+}
+
+static void work_after(uv_work_t *req, int status) {
+  gl_pool_work *w = req->data;
+  gl_pool_done(w->gl, &w->job);
+  w->done(w, status);
+}
+
+static int work_start(gl_pool_job *job) {
+  gl_pool_work *w = GL_CONTAINER(job, gl_pool_work, job);
+  return uv_queue_work(w->gl->loop, &w->req, work_run, work_after);
+}
+
+static void work_failed(gl_pool_job *job, int err) {
+  gl_pool_work *w = GL_CONTAINER(job, gl_pool_work, job);
+  work_after(&w->req, err);
+}
+
+int gl_pool_work_submit(gatelog_t *gl, gl_pool_work *w, void (*work)(gl_pool_work *w),
+                        void (*done)(gl_pool_work *w, int status)) {
+  w->gl = gl;
+  w->work = work;
+  w->done = done;
+  w->req.data = w;
+  w->job.start = work_start;
+  w->job.failed = work_failed;
+  return gl_pool_submit(gl, &w->job);
+}

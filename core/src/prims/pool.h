@@ -31,6 +31,22 @@ int gl_pool_cancel(gatelog_t *gl, gl_pool_job *job);
 /* How many script jobs run at once. */
 unsigned gl_pool_share(void);
 
+/* A uv_queue_work as a script job: work(w) runs on the pool, then done(w,
+ * status) on the loop, its thread already given back; a job that waited
+ * and then failed to start gets done(w, err) without work having run. */
+typedef struct gl_pool_work gl_pool_work;
+struct gl_pool_work {
+  gl_pool_job job;
+  uv_work_t req;
+  gatelog_t *gl;
+  void (*work)(gl_pool_work *w);
+  void (*done)(gl_pool_work *w, int status);
+};
+
+/* 0, or the error of a start that failed now (done never runs then). */
+int gl_pool_work_submit(gatelog_t *gl, gl_pool_work *w, void (*work)(gl_pool_work *w),
+                        void (*done)(gl_pool_work *w, int status));
+
 /* A name resolution (uv_getaddrinfo) as a script job. */
 typedef struct gl_resolve {
   gl_pool_job job;
