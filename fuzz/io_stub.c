@@ -1,7 +1,7 @@
 /* The script target's I/O (script.c): a fuzzed script must not reach the
  * network or the machine's files (core.file_append renames what it can
  * reach: issue 12, item 7). The core's objects are built for it without
- * prims/tcp.c, udp.c and http.c, whose functions become these raising
+ * prims/tcp.c, udp.c, http.c and nats.c, whose functions become these raising
  * stand-ins, and with prims/file_append.c's entry renamed
  * gl_file_append_real, called here with the path confined to one
  * directory of the fuzzer's. */
@@ -39,6 +39,11 @@ void gl_prims_udp_install(lua_State *L, gl_runtime *p) {
 void gl_prims_http_install(lua_State *L, gl_runtime *p) {
   (void)p;
   stand_in(L, "http", "request");
+}
+
+void gl_prims_nats_install(lua_State *L, gl_runtime *p) {
+  (void)p;
+  stand_in(L, "nats", "connect");
 }
 
 /* The path's characters that are safe in a file name, in fuzz_io_dir. */
