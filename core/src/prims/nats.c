@@ -480,6 +480,7 @@ static int core_connect(lua_State *L) {
   lua_pop(L, 1);
   c->set.connect_timeout_ms = (int64_t)(opt_number(L, 1, "connect_timeout", 2, 0.01, 3600) * 1000);
   c->ack_timeout_ms = (uint64_t)(opt_number(L, 1, "ack_timeout", 5, 0.01, 3600) * 1000);
+  c->set.ack_timeout_ms = c->ack_timeout_ms;
   c->max_inflight = (uint32_t)opt_number(L, 1, "max_inflight", 1024, 1, 1 << 20);
   c->slots = calloc(c->max_inflight, sizeof(*c->slots));
   c->free_slots = malloc(c->max_inflight * sizeof(*c->free_slots));

@@ -275,7 +275,7 @@ static void connect_work(gl_pool_work *w) {
       if (natsSubscription_SetOnCompleteCB(sub, on_sub_complete, sh) != NATS_OK) gl_nats_shared_unref(sh);
     }
     if (s != NATS_OK) failed(l, s, "subscribe at");
-    if (s == NATS_OK && (l->pub = gl_nats_pub_start(nc, sh)) == NULL) {
+    if (s == NATS_OK && (l->pub = gl_nats_pub_start(nc, sh, l->set->ack_timeout_ms)) == NULL) {
       s = NATS_NO_MEMORY;
       snprintf(l->err, sizeof(l->err), "connect: cannot start the publishing thread");
     }

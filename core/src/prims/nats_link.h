@@ -50,6 +50,7 @@ typedef struct gl_nats_settings {
   int nservers;
   char *user, *password, *token, *creds, *ca, *cert, *key, *name;
   int64_t connect_timeout_ms;
+  uint64_t ack_timeout_ms;
 } gl_nats_settings;
 
 struct gl_nats_pub;

@@ -8,6 +8,7 @@
 typedef struct out_msg {
   natsMsg *msg;
   uint32_t slot, gen;
+  uint64_t expires; /* uv_hrtime(): its slot times out then */
 } out_msg;
 
 struct gl_nats_pub {
@@ -17,6 +18,7 @@ struct gl_nats_pub {
   out_msg *q;
   size_t qlen, qcap;
   int stop;
+  uint64_t ttl_ns;
   natsConnection *nc;
   gl_nats_shared *sh;
 };
@@ -54,17 +56,23 @@ static void run(void *arg) {
     p->qlen = p->qcap = 0;
     uv_mutex_unlock(&p->mu);
     for (size_t i = 0; i < n; i++) {
-      natsStatus s = natsConnection_PublishMsg(p->nc, q[i].msg);
-      if (s != NATS_OK) refused(p, &q[i], s);
+      /* A message whose slot timed out while this thread was held by a
+       * write is sent again by its batch's retry: not sending it keeps
+       * the queue from growing past what the slots allow. */
+      if (uv_hrtime() < q[i].expires) {
+        natsStatus s = natsConnection_PublishMsg(p->nc, q[i].msg);
+        if (s != NATS_OK) refused(p, &q[i], s);
+      }
       natsMsg_Destroy(q[i].msg);
     }
     free(q);
   }
 }
 
-gl_nats_pub *gl_nats_pub_start(natsConnection *nc, gl_nats_shared *sh) {
+gl_nats_pub *gl_nats_pub_start(natsConnection *nc, gl_nats_shared *sh, uint64_t ack_timeout_ms) {
   gl_nats_pub *p = calloc(1, sizeof(*p));
   if (p == NULL) return NULL;
+  p->ttl_ns = ack_timeout_ms * 1000000u;
   p->nc = nc;
   p->sh = sh;
   if (uv_mutex_init(&p->mu) != 0) goto no_mutex;
@@ -92,7 +100,7 @@ int gl_nats_pub_push(gl_nats_pub *p, natsMsg *msg, uint32_t slot, uint32_t gen) 
     p->q = q;
     p->qcap = cap;
   }
-  p->q[p->qlen++] = (out_msg){msg, slot, gen};
+  p->q[p->qlen++] = (out_msg){msg, slot, gen, uv_hrtime() + p->ttl_ns};
   if (p->qlen == 1) uv_cond_signal(&p->cond);
   uv_mutex_unlock(&p->mu);
   return 0;

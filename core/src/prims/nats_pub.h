@@ -17,9 +17,10 @@
 
 typedef struct gl_nats_pub gl_nats_pub;
 
-/* A thread publishing on nc, holding sh until stopped; NULL if it cannot
- * be had. */
-gl_nats_pub *gl_nats_pub_start(natsConnection *nc, gl_nats_shared *sh);
+/* A thread publishing on nc, holding sh until stopped; a message still
+ * queued after ack_timeout_ms is not published (its slot timed out). NULL
+ * if it cannot be had. */
+gl_nats_pub *gl_nats_pub_start(natsConnection *nc, gl_nats_shared *sh, uint64_t ack_timeout_ms);
 /* Queue msg for the slot (the thread destroys it). 0, or -1 without
  * memory (msg stays the caller's). Never blocks on nats.c. */
 int gl_nats_pub_push(gl_nats_pub *p, natsMsg *msg, uint32_t slot, uint32_t gen);
