@@ -11,8 +11,10 @@
  *
  * nats.c (libnats) runs its sockets on threads of its own; nothing of it
  * blocks the loop: options are built and the first connection made on the
- * script's share of the thread pool, publishes go into nats.c's buffer
- * (its flusher thread writes them), and acknowledgements arrive on the
+ * script's share of the thread pool, messages are prepared on the loop and
+ * queued for a publishing thread of the connection's (prims/nats_pub.h:
+ * nats.c may write from the thread that publishes, for as long as a
+ * server that stops reading lets it), and acknowledgements arrive on the
  * thread of one subscription, from where they are queued under a mutex
  * and handed to the loop with a uv_async_t (that side is
  * prims/nats_link.c; this file is the loop's).
@@ -40,6 +42,7 @@
 
 #include "prims/io.h"
 #include "prims/nats_link.h"
+#include "prims/nats_pub.h"
 #include "runtime/runtime.h"
 #include "util/clock.h"
 
@@ -92,6 +95,7 @@ typedef struct conn {
   gl_nats_shared *sh;
   natsConnection *nc;     /* from the connect job, once it succeeded */
   natsSubscription *sub;
+  gl_nats_pub *pub;
   char inbox[64];
   gl_nats_link link;      /* the connect job: set is kept until it ends */
   int job_pending;
@@ -145,16 +149,10 @@ static void send_one(conn *c, group *g) {
   natsMsg *msg = NULL;
   natsStatus s = natsMsg_Create(&msg, g->data + m->subject, reply, g->data + m->body, (int)m->body_len);
   if (s == NATS_OK && g->data[m->id]) s = natsMsgHeader_Set(msg, "Nats-Msg-Id", g->data + m->id);
-  if (s == NATS_OK) s = natsConnection_PublishMsg(c->nc, msg);
-  natsMsg_Destroy(msg);
-  if (s == NATS_MAX_PAYLOAD) {
-    c->free_slots[c->nfree++] = i;
-    char why[ERR_MAX];
-    snprintf(why, sizeof(why), "message of %u bytes is larger than the server's max_payload", m->body_len);
-    settle(c, g, GL_NATS_PERMANENT, why);
-    return;
-  }
+  /* What nats.c refuses (max_payload, closed) comes back as a result. */
+  if (s == NATS_OK && gl_nats_pub_push(c->pub, msg, i, sl->gen) != 0) s = NATS_NO_MEMORY;
   if (s != NATS_OK) {
+    natsMsg_Destroy(msg);
     c->free_slots[c->nfree++] = i;
     settle(c, g, GL_NATS_CLOSED, natsStatus_GetText(s));
     return;
@@ -235,6 +233,10 @@ static void take_results(conn *c) {
   for (size_t k = 0; k < n; k++) {
     const gl_nats_result *r = &q[k];
     if (r->slot >= c->max_inflight) continue;
+    if (r->unsent) { /* counted when it was queued */
+      c->published--;
+      c->io.gl->stats.nats_published--;
+    }
     slot *sl = &c->slots[r->slot];
     if (sl->g == NULL || sl->gen != r->gen) continue; /* timed out before: sent again later */
     group *g = sl->g;
@@ -276,7 +278,7 @@ static void connect_done(gl_pool_work *w, int status) {
   c->job_pending = 0;
   c->handles--;
   if (c->state == CLOSED) { /* closed meanwhile: the connection goes too */
-    gl_nats_give_up(gl, c->link.nc, c->link.sub);
+    gl_nats_give_up(gl, c->link.nc, c->link.sub, c->link.pub);
     gl_nats_settings_free(&c->set);
     if (c->handles == 0) free(c);
     gl_schedule_pump(gl);
@@ -285,6 +287,7 @@ static void connect_done(gl_pool_work *w, int status) {
   if (status == 0 && c->link.status == NATS_OK) {
     c->nc = c->link.nc;
     c->sub = c->link.sub;
+    c->pub = c->link.pub;
     memcpy(c->inbox, c->link.inbox, sizeof(c->inbox));
     c->state = OPEN;
     pump(c);
@@ -358,9 +361,10 @@ static void shut(conn *c, int notify) {
   gl_nats_shared_unref(c->sh);
   c->sh = NULL;
   if (!c->job_pending) {
-    gl_nats_give_up(gl, c->nc, c->sub);
+    gl_nats_give_up(gl, c->nc, c->sub, c->pub);
     c->nc = NULL;
     c->sub = NULL;
+    c->pub = NULL;
     gl_nats_settings_free(&c->set);
   }
   free(c->slots);
@@ -476,6 +480,7 @@ static int core_connect(lua_State *L) {
   lua_pop(L, 1);
   c->set.connect_timeout_ms = (int64_t)(opt_number(L, 1, "connect_timeout", 2, 0.01, 3600) * 1000);
   c->ack_timeout_ms = (uint64_t)(opt_number(L, 1, "ack_timeout", 5, 0.01, 3600) * 1000);
+  c->set.ack_timeout_ms = c->ack_timeout_ms;
   c->max_inflight = (uint32_t)opt_number(L, 1, "max_inflight", 1024, 1, 1 << 20);
   c->slots = calloc(c->max_inflight, sizeof(*c->slots));
   c->free_slots = malloc(c->max_inflight * sizeof(*c->free_slots));
@@ -604,7 +609,8 @@ static int nats_stats(lua_State *L) {
     lua_setfield(L, -2, "last_error");
   }
   char url[256];
-  if (c->state == OPEN && natsConnection_GetConnectedUrl(c->nc, url, sizeof(url)) == NATS_OK && url[0]) {
+  if (c->state == OPEN) gl_nats_shared_url(c->sh, url, sizeof(url));
+  if (c->state == OPEN && url[0]) {
     lua_pushstring(L, url);
     lua_setfield(L, -2, "connected_url");
   }

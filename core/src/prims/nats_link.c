@@ -2,6 +2,8 @@
  * connection made on the pool, and its teardown (prims/nats_link.h). */
 #include "prims/nats_link.h"
 
+#include "prims/nats_pub.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,12 @@ size_t gl_nats_shared_take(gl_nats_shared *sh, gl_nats_result **q, uint64_t *rec
   return n;
 }
 
+void gl_nats_shared_url(gl_nats_shared *sh, char *url, size_t size) {
+  uv_mutex_lock(&sh->mu);
+  snprintf(url, size, "%s", sh->url);
+  uv_mutex_unlock(&sh->mu);
+}
+
 void gl_nats_shared_last_error(gl_nats_shared *sh, char *err, size_t size) {
   uv_mutex_lock(&sh->mu);
   snprintf(err, size, "%s", sh->err);
@@ -64,7 +72,16 @@ void gl_nats_shared_unref(gl_nats_shared *sh) {
   free(sh);
 }
 
-static void post(gl_nats_shared *sh, const gl_nats_result *r) {
+/* Ask nats.c for the server's address (on a thread of its or the pool). */
+static void note_url(gl_nats_shared *sh, natsConnection *nc) {
+  char url[sizeof(sh->url)];
+  if (natsConnection_GetConnectedUrl(nc, url, sizeof(url)) != NATS_OK) url[0] = '\0';
+  uv_mutex_lock(&sh->mu);
+  memcpy(sh->url, url, sizeof(url));
+  uv_mutex_unlock(&sh->mu);
+}
+
+void gl_nats_shared_post(gl_nats_shared *sh, const gl_nats_result *r) {
   uv_mutex_lock(&sh->mu);
   if (sh->async && sh->qlen == sh->qcap) {
     size_t cap = sh->qcap ? sh->qcap * 2 : 256;
@@ -136,7 +153,7 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *m, void
     }
   }
   natsMsg_Destroy(m);
-  post(sh, &r);
+  gl_nats_shared_post(sh, &r);
 }
 
 static void on_sub_complete(void *closure) { gl_nats_shared_unref(closure); }
@@ -147,11 +164,19 @@ static void on_closed(natsConnection *nc, void *closure) {
 }
 
 static void on_reconnected(natsConnection *nc, void *closure) {
-  (void)nc;
   gl_nats_shared *sh = closure;
+  note_url(sh, nc);
   uv_mutex_lock(&sh->mu);
   sh->reconnects++;
   if (sh->async) uv_async_send(sh->async);
+  uv_mutex_unlock(&sh->mu);
+}
+
+static void on_disconnected(natsConnection *nc, void *closure) {
+  (void)nc;
+  gl_nats_shared *sh = closure;
+  uv_mutex_lock(&sh->mu);
+  sh->url[0] = '\0';
   uv_mutex_unlock(&sh->mu);
 }
 
@@ -193,11 +218,10 @@ static natsStatus make_options(gl_nats_link *l, natsOptions **out) {
   if (s == NATS_OK) s = natsOptions_SetTimeout(o, st->connect_timeout_ms);
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, 250);
-  /* nats.c writes to the socket from the publishing thread (the loop)
-   * once its buffer is full, and its flusher holds the connection's lock
-   * while it writes: a buffer larger than what waits for acknowledgement
-   * keeps those writes off the loop, and a write deadline bounds how long
-   * a server that stops reading can hold either (then nats.c reconnects). */
+  /* A server that stops reading holds the publishing thread (never the
+   * loop: prims/nats_pub.h) and the flusher at most the write deadline,
+   * then nats.c reconnects; a buffer larger than what waits for
+   * acknowledgement mostly spares the publishing thread the writes. */
   if (s == NATS_OK) s = natsOptions_SetIOBufSize(o, IO_BUF_SIZE);
   if (s == NATS_OK) s = natsOptions_SetWriteDeadline(o, WRITE_DEADLINE_MS);
   if (s == NATS_OK && st->name) s = natsOptions_SetName(o, st->name);
@@ -209,6 +233,7 @@ static natsStatus make_options(gl_nats_link *l, natsOptions **out) {
   if (s == NATS_OK && st->cert) s = natsOptions_LoadCertificatesChain(o, st->cert, st->key);
   if (s == NATS_OK) s = natsOptions_SetClosedCB(o, on_closed, l->sh);
   if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, on_reconnected, l->sh);
+  if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(o, on_disconnected, l->sh);
   if (s == NATS_OK) s = natsOptions_SetErrorHandler(o, on_async_error, l->sh);
   if (s != NATS_OK) {
     natsOptions_Destroy(o);
@@ -249,8 +274,13 @@ static void connect_work(gl_pool_work *w) {
       gl_nats_shared_ref(sh); /* the subscription's, let go in on_sub_complete */
       if (natsSubscription_SetOnCompleteCB(sub, on_sub_complete, sh) != NATS_OK) gl_nats_shared_unref(sh);
     }
+    if (s != NATS_OK) failed(l, s, "subscribe at");
+    if (s == NATS_OK && (l->pub = gl_nats_pub_start(nc, sh, l->set->ack_timeout_ms)) == NULL) {
+      s = NATS_NO_MEMORY;
+      snprintf(l->err, sizeof(l->err), "connect: cannot start the publishing thread");
+    }
+    if (s == NATS_OK) note_url(sh, nc);
     if (s != NATS_OK) {
-      failed(l, s, "subscribe at");
       natsSubscription_Destroy(sub);
       sub = NULL;
       natsConnection_Destroy(nc); /* closes it: on_closed lets go */
@@ -268,6 +298,7 @@ int gl_nats_link_start(gatelog_t *gl, gl_nats_link *link, const gl_nats_settings
   link->sh = sh;
   link->nc = NULL;
   link->sub = NULL;
+  link->pub = NULL;
   link->status = NATS_OK;
   link->err[0] = '\0';
   gl_nats_shared_ref(sh);
@@ -286,41 +317,47 @@ typedef struct teardown {
   gl_pool_work work;
   natsConnection *nc;
   natsSubscription *sub;
+  gl_nats_pub *pub;
 } teardown;
 
-static void close_now(natsConnection *nc, natsSubscription *sub) {
+/* The publisher first told to stop, then the close ends a write it may be
+ * stuck in, then it is gone before the connection is freed. */
+static void close_now(natsConnection *nc, natsSubscription *sub, gl_nats_pub *pub) {
+  gl_nats_pub_cancel(pub);
   natsConnection_Close(nc);
+  gl_nats_pub_join(pub);
   natsSubscription_Destroy(sub);
   natsConnection_Destroy(nc);
 }
 
 static void teardown_work(gl_pool_work *w) {
   teardown *t = GL_CONTAINER(w, teardown, work);
-  close_now(t->nc, t->sub);
+  close_now(t->nc, t->sub, t->pub);
 }
 
 static void teardown_done(gl_pool_work *w, int status) {
   teardown *t = GL_CONTAINER(w, teardown, work);
   gatelog_t *gl = w->gl;
-  if (status) close_now(t->nc, t->sub); /* it never ran on the pool */
+  if (status) close_now(t->nc, t->sub, t->pub); /* it never ran on the pool */
   gl_work_end(gl);
   free(t);
   gl_schedule_pump(gl);
 }
 
-void gl_nats_give_up(gatelog_t *gl, natsConnection *nc, natsSubscription *sub) {
+void gl_nats_give_up(gatelog_t *gl, natsConnection *nc, natsSubscription *sub, gl_nats_pub *pub) {
   if (nc == NULL) return;
   teardown *t = calloc(1, sizeof(*t));
   if (t == NULL) { /* last resort: on the loop */
-    close_now(nc, sub);
+    close_now(nc, sub, pub);
     return;
   }
   t->nc = nc;
   t->sub = sub;
+  t->pub = pub;
   gl_work_begin(gl);
   if (gl_pool_work_submit(gl, &t->work, teardown_work, teardown_done) != 0) {
     gl_work_end(gl);
-    close_now(nc, sub);
+    close_now(nc, sub, pub);
     free(t);
   }
 }
