@@ -56,10 +56,16 @@ static void run(void *arg) {
     p->qlen = p->qcap = 0;
     uv_mutex_unlock(&p->mu);
     for (size_t i = 0; i < n; i++) {
+      /* Told to stop (the connection is being closed): the rest is not
+       * sent, each publish could wait for the write deadline, and their
+       * slots were answered "closed" on the loop already. */
+      uv_mutex_lock(&p->mu);
+      int stopping = p->stop;
+      uv_mutex_unlock(&p->mu);
       /* A message whose slot timed out while this thread was held by a
        * write is sent again by its batch's retry: not sending it keeps
        * the queue from growing past what the slots allow. */
-      if (uv_hrtime() < q[i].expires) {
+      if (!stopping && uv_hrtime() < q[i].expires) {
         natsStatus s = natsConnection_PublishMsg(p->nc, q[i].msg);
         if (s != NATS_OK) refused(p, &q[i], s);
       }
