@@ -73,20 +73,8 @@ static int native_codec(lua_State *L) {
 }
 
 void gl_native_codec_install(lua_State *L, gl_policy *p) {
-  if (luaL_newmetatable(L, CODEC_MT)) {
-    static const luaL_Reg methods[] = {{"body", handle_body}, {"name", handle_name}, {NULL, NULL}};
-    lua_createtable(L, 0, 2);
-    for (const luaL_Reg *m = methods; m->name; m++) {
-      lua_pushcfunction(L, m->func);
-      lua_setfield(L, -2, m->name);
-    }
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, handle_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushliteral(L, CODEC_MT);
-    lua_setfield(L, -2, "__metatable");
-  }
-  lua_pop(L, 1);
+  static const luaL_Reg methods[] = {{"body", handle_body}, {"name", handle_name}, {NULL, NULL}};
+  gl_rt_object_type(L, CODEC_MT, methods, handle_gc, NULL);
   lua_pushlightuserdata(L, p);
   lua_pushcclosure(L, native_codec, 1);
   lua_setfield(L, -2, "native_codec");

@@ -643,20 +643,9 @@ static int nats_gc(lua_State *L) {
 }
 
 void gl_prims_nats_install(lua_State *L, gl_runtime *p) {
-  luaL_newmetatable(L, NATS_MT);
-  lua_newtable(L);
-  lua_pushcfunction(L, nats_publish);
-  lua_setfield(L, -2, "publish");
-  lua_pushcfunction(L, nats_stats);
-  lua_setfield(L, -2, "stats");
-  lua_pushcfunction(L, nats_close);
-  lua_setfield(L, -2, "close");
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, nats_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushliteral(L, NATS_MT);
-  lua_setfield(L, -2, "__metatable");
-  lua_pop(L, 1);
+  static const luaL_Reg methods[] = {
+      {"publish", nats_publish}, {"stats", nats_stats}, {"close", nats_close}, {NULL, NULL}};
+  gl_rt_object_type(L, NATS_MT, methods, nats_gc, NULL);
   lua_createtable(L, 0, 1);
   lua_pushlightuserdata(L, p);
   lua_pushcclosure(L, core_connect, 1);

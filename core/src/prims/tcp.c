@@ -609,17 +609,7 @@ void gl_prims_tcp_install(lua_State *L, gl_runtime *p) {
                                      {"read_stop", conn_read_stop},
                                      {"close", conn_close},
                                      {NULL, NULL}};
-  luaL_newmetatable(L, CONN_MT);
-  lua_newtable(L);
-  luaL_register(L, NULL, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, conn_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, conn_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pushliteral(L, CONN_MT); /* locked: a script cannot give it a __gc */
-  lua_setfield(L, -2, "__metatable");
-  lua_pop(L, 1);
+  gl_rt_object_type(L, CONN_MT, methods, conn_gc, conn_tostring);
   lua_createtable(L, 0, 1);
   lua_pushlightuserdata(L, p);
   lua_pushcclosure(L, core_connect, 1);

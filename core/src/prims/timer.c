@@ -89,14 +89,8 @@ static int timer_stop(lua_State *L) {
 }
 
 void gl_prims_timer_install(lua_State *L, gl_runtime *p) {
-  luaL_newmetatable(L, TIMER_MT);
-  lua_newtable(L);
-  lua_pushcfunction(L, timer_stop);
-  lua_setfield(L, -2, "stop");
-  lua_setfield(L, -2, "__index");
-  lua_pushliteral(L, TIMER_MT); /* locked: a script cannot give it a __gc */
-  lua_setfield(L, -2, "__metatable");
-  lua_pop(L, 1);
+  static const luaL_Reg methods[] = {{"stop", timer_stop}, {NULL, NULL}};
+  gl_rt_object_type(L, TIMER_MT, methods, NULL, NULL);
   lua_pushlightuserdata(L, p);
   lua_pushcclosure(L, core_timer, 1);
   lua_setfield(L, -2, "timer");

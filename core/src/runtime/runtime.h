@@ -12,6 +12,7 @@
 #ifndef GATELOG_RUNTIME_H
 #define GATELOG_RUNTIME_H
 
+#include <lauxlib.h>
 #include <lua.h>
 
 #include "internal.h"
@@ -58,6 +59,13 @@ void gl_rt_failed(gl_runtime *rt, gl_ratelimit *rl, const char *fn, int budget, 
 
 /* The first line of a message (a traceback's): what a log line shows. */
 size_t gl_rt_first_line(const char *msg);
+
+/* Register the metatable `name` of an object scripts hold, once per state:
+ * `methods` as __index, `gc` and `tostring` when not NULL, and locked
+ * (__metatable) so that a script can neither change the methods nor give
+ * the object a __gc of its own, which the collector would run. */
+void gl_rt_object_type(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
+                       lua_CFunction tostring);
 
 /* Run the callback held at registry `ref` with the `nargs` values the
  * caller pushed on rt->L, under the budget; errors are caught, counted
